@@ -1,0 +1,1 @@
+//! msal-cache-file (being built).

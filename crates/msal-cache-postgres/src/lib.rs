@@ -1,0 +1,1 @@
+//! msal-cache-postgres (being built).

@@ -1,0 +1,1 @@
+//! msal-emulator (being built).

@@ -1,0 +1,1 @@
+//! msal-test-support (being built).

@@ -1,0 +1,1 @@
+//! The token cache. (Being built: see issue 2.)

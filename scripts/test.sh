@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the interop and
+# browser tests need, makes sure Redis and PostgreSQL answer, then runs every
+# test. Nothing is skipped: a missing tool fails the run.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# --- Redis -----------------------------------------------------------------
+if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
+  log "Redis does not answer at $REDIS_URL; starting a local one"
+  if ! command -v redis-server >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 50); do redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.2; done
+  redis-cli -u "$REDIS_URL" ping >/dev/null || { echo "Redis could not be started" >&2; exit 1; }
+fi
+
+# --- PostgreSQL --------------------------------------------------------------
+if ! pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then
+  log "PostgreSQL does not answer at $DATABASE_URL; starting the local cluster"
+  if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  for _ in $(seq 50); do pg_isready -q -d "$DATABASE_URL" 2>/dev/null && break; sleep 0.2; done
+  pg_isready -q -d "$DATABASE_URL" || { echo "PostgreSQL is not reachable at $DATABASE_URL" >&2; exit 1; }
+fi
+
+# --- MSAL Python (interop) ---------------------------------------------------
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import msal, msal_extensions' 2>/dev/null; then
+  log "creating .venv with msal and msal-extensions"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check msal msal-extensions
+fi
+export MSAL_PYTHON="$root/.venv/bin/python"
+
+# --- MSAL Node (interop) -----------------------------------------------------
+if [ ! -d tests/interop/node/node_modules/@azure/msal-node ]; then
+  log "installing @azure/msal-node"
+  (cd tests/interop/node && npm install --no-audit --no-fund --silent)
+fi
+export MSAL_NODE_DIR="$root/tests/interop/node"
+
+# --- Chromium (interactive sign-in tests) ------------------------------------
+if ! command -v chromium >/dev/null; then
+  log "installing chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
+
+log "running cargo test --workspace"
+cargo test --workspace --all-targets "$@"
+cargo test --workspace --doc
