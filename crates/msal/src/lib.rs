@@ -18,5 +18,6 @@ pub mod error;
 pub mod http;
 pub mod secret;
 pub mod storage;
+pub mod transport;
 
 pub use error::{Error, Result};
