@@ -2,6 +2,10 @@
 
 pub mod fake_http;
 pub mod log_capture;
+pub mod servers;
+pub mod test_ca;
 
 pub use fake_http::{Expect, FakeHttp, RecordedRequest, Reply};
 pub use log_capture::LogCapture;
+pub use servers::{Canned, ProxyBehaviour, ProxySeen, SeenRequest, TestProxy, TestServer};
+pub use test_ca::TestCa;
