@@ -1,5 +1,6 @@
 //! msal-test-support (being built).
 
+pub mod child;
 pub mod fake_http;
 pub mod log_capture;
 pub mod servers;

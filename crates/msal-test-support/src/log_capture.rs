@@ -69,7 +69,9 @@ impl LogCapture {
                 .with_ansi(false)
                 .with_writer(ThreadWriters)
                 .finish();
-            let _ = tracing::subscriber::set_global_default(subscriber);
+            // `try_init` also routes the `log` crate's records (reqwest, hyper,
+            // rustls) here, so a test sees what those libraries print too.
+            let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
         });
         let previous = CURRENT.with(|c| c.borrow_mut().replace(self.buffer.clone()));
         CaptureGuard {

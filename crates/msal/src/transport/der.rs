@@ -84,18 +84,19 @@ fn name(n: &Tlv<'_>) -> Option<String> {
             if oid.tag != OID {
                 return None;
             }
-            let label = match oid.content {
-                [0x55, 0x04, 0x03] => "CN",
-                [0x55, 0x04, 0x0a] => "O",
-                [0x55, 0x04, 0x0b] => "OU",
-                [0x55, 0x04, 0x06] => "C",
+            let (rank, label) = match oid.content {
+                [0x55, 0x04, 0x03] => (0, "CN"),
+                [0x55, 0x04, 0x0b] => (1, "OU"),
+                [0x55, 0x04, 0x0a] => (2, "O"),
+                [0x55, 0x04, 0x06] => (3, "C"),
                 _ => continue,
             };
-            parts.push(format!("{label}={}", string_value(&value)));
+            parts.push((rank, format!("{label}={}", string_value(&value))));
         }
     }
-    // Most significant last in DER; people read CN first.
-    parts.reverse();
+    // Issuers order attributes either way; people look for the CN first.
+    parts.sort_by_key(|(rank, _)| *rank);
+    let parts: Vec<String> = parts.into_iter().map(|(_, p)| p).collect();
     Some(if parts.is_empty() {
         "(empty name)".to_owned()
     } else {
@@ -136,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn names_are_read_most_specific_first() {
+    fn names_show_the_common_name_first() {
         // SEQUENCE { SET { SEQ { OID C, "US" } }, SET { SEQ { OID O, "Contoso" } }, SET { SEQ { OID CN, "Root" } } }
         let atv = |oid: u8, s: &str| {
             let mut v = vec![0x06, 3, 0x55, 0x04, oid, 0x0c, s.len() as u8];
