@@ -126,10 +126,13 @@ fn strip_query(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_owned()
 }
 
+/// A scripted response: status, headers, body.
+type Scripted = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// What the fake answers.
 #[derive(Debug, Clone)]
 pub struct Reply {
-    outcome: Result<(u16, Vec<(String, String)>, Vec<u8>), (TransportErrorKind, String)>,
+    outcome: Result<Scripted, (TransportErrorKind, String)>,
 }
 
 impl Reply {

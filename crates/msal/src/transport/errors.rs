@@ -125,14 +125,7 @@ fn classify<'t>(
             format!("TLS with {host}{via} failed: {tls}"),
         )
     } else if let (Some(proxy), true) = (target.proxy, mentions("proxy authorization required")) {
-        (
-            TransportErrorKind::Proxy,
-            format!(
-                "proxy {} wants credentials (HTTP 407 Proxy Authentication Required) to reach {host}; \
-                 put them in the proxy URL (http://user:password@host:port)",
-                shown(proxy)
-            ),
-        )
+        (TransportErrorKind::Proxy, proxy_auth_message(proxy, &host))
     } else if let (Some(proxy), true) = (target.proxy, mentions("tunnel error: unsuccessful")) {
         return Err(proxy);
     } else if e.is_timeout() {
@@ -160,6 +153,22 @@ fn classify<'t>(
             format!("request to {host}{via} failed: {}", root_cause(&errors)),
         )
     })
+}
+
+/// The message for a 407 from `proxy` on the way to `host`.
+pub(crate) fn proxy_auth_message(proxy: &Url, host: &str) -> String {
+    let p = shown(proxy);
+    if proxy.username().is_empty() && proxy.password().is_none() {
+        format!(
+            "proxy {p} wants credentials (HTTP 407 Proxy Authentication Required) to reach {host}; \
+             put them in the proxy URL (http://user:password@host:port)"
+        )
+    } else {
+        format!(
+            "proxy {p} wants credentials (HTTP 407 Proxy Authentication Required) to reach {host} and refused \
+             the ones in the proxy URL; check the user name and password (percent-encode special characters)"
+        )
+    }
 }
 
 /// Asks the proxy once more for a tunnel to learn its status line, which

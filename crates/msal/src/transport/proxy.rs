@@ -79,9 +79,11 @@ fn parse_proxy_url(raw: &str) -> Result<Url, url::ParseError> {
     }
 }
 
-/// The proxy decisions of one client, fixed when it is built.
+/// The proxy decisions of one client, fixed when it is built. Public so
+/// that an [`HttpClient`](crate::http::HttpClient) of your own can make the
+/// same decisions as [`ReqwestHttpClient`](super::ReqwestHttpClient).
 #[derive(Clone, Default)]
-pub(crate) struct ProxyRules {
+pub struct ProxyRules {
     http: Option<Url>,
     https: Option<Url>,
     no_proxy: Vec<NoProxyEntry>,
@@ -100,9 +102,21 @@ impl std::fmt::Debug for ProxyRules {
 }
 
 impl ProxyRules {
+    /// Rules for `config`, reading the process environment.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unusable proxy URL, naming the variable
+    /// (never the value, which may hold a password).
+    pub fn from_process_env(config: &ProxyConfig, proxy_loopback: bool) -> Result<Self, Error> {
+        Self::new(config, proxy_loopback, |name| std::env::var(name).ok())
+    }
+
     /// Rules for `config`, reading variables through `env` (the process
     /// environment in production, a map in tests).
-    pub(crate) fn new(
+    ///
+    /// # Errors
+    /// As [`ProxyRules::from_process_env`].
+    pub fn new(
         config: &ProxyConfig,
         proxy_loopback: bool,
         env: impl Fn(&str) -> Option<String>,
@@ -145,7 +159,7 @@ impl ProxyRules {
     }
 
     /// The proxy for `url`, or `None` to connect directly.
-    pub(crate) fn proxy_for(&self, url: &Url) -> Option<&Url> {
+    pub fn proxy_for(&self, url: &Url) -> Option<&Url> {
         let proxy = match url.scheme() {
             "https" => self.https.as_ref(),
             "http" => self.http.as_ref(),

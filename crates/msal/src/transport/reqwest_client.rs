@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::errors::{Target, map_reqwest_error};
+use super::errors::{Target, map_reqwest_error, proxy_auth_message};
 use super::proxy::{ProxyConfig, ProxyRules, shown};
 use crate::error::Error;
 use crate::http::{
@@ -204,14 +204,10 @@ impl ReqwestHttpClient {
         };
         let status = response.status();
         if let (Some(p), 407) = (&proxy, status.as_u16()) {
+            let host = url.host_str().unwrap_or("");
             return Err(TransportError::new(
                 TransportErrorKind::Proxy,
-                format!(
-                    "proxy {} wants credentials (HTTP 407 Proxy Authentication Required) to reach {}; \
-                     put them in the proxy URL (http://user:password@host:port)",
-                    shown(p),
-                    url.host_str().unwrap_or("")
-                ),
+                proxy_auth_message(p, host),
             ));
         }
         let too_large = |got: String| {
