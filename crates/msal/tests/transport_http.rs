@@ -193,3 +193,40 @@ async fn default_client_builds_and_debug_is_short() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn trace_logs_hold_no_query_form_or_response_token() {
+    let logs = msal_test_support::LogCapture::new();
+    let _guard = logs.set_default();
+    let server =
+        TestServer::http(|_| Canned::json(200, r#"{"access_token":"at-secret-from-server"}"#))
+            .await;
+    let t = Transport::new(Arc::new(client()), Arc::new(SystemClock));
+    let url = url::Url::parse(&format!("{}/token?code=query-secret", server.url())).expect("valid");
+    let r = t
+        .post_form(
+            &url,
+            &[("refresh_token", "rt-secret-in-form")],
+            &[("authorization", "Bearer hdr-secret".into())],
+            Throttle::None,
+        )
+        .await
+        .expect("answered");
+    assert!(String::from_utf8_lossy(r.body()).contains("at-secret-from-server"));
+    let captured = logs.contents();
+    assert!(
+        captured.contains("127.0.0.1") && captured.contains("TRACE"),
+        "the capture works: {captured}"
+    );
+    for secret in [
+        "at-secret-from-server",
+        "query-secret",
+        "rt-secret-in-form",
+        "hdr-secret",
+    ] {
+        assert!(
+            !captured.contains(secret),
+            "{secret} leaked into logs:\n{captured}"
+        );
+    }
+}

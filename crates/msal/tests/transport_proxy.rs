@@ -321,3 +321,31 @@ async fn proxy_credentials_appear_in_no_log_debug_or_error() {
         assert!(!shown.contains(secret), "{secret} leaked:\n{shown}");
     }
 }
+
+#[tokio::test]
+async fn requests_marked_direct_skip_even_an_explicit_proxy() {
+    // What managed-identity requests do: their local agent is never behind a proxy.
+    let server = TestServer::http(|_| Canned::json(200, "{}")).await;
+    let proxy = TestProxy::start(ProxyBehaviour::default()).await;
+    let c = ReqwestHttpClient::builder()
+        .proxy(ProxyConfig::Url(proxy.url()))
+        .proxy_loopback(true)
+        .build()
+        .expect("builds");
+    let mut request = get(&format!("{}/msi/token", server.url()));
+    request.extensions_mut().insert(msal::transport::Direct);
+    assert_eq!(c.execute(request).await.expect("direct").status(), 200);
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+    assert_eq!(
+        c.execute(get(&format!("{}/other", server.url())))
+            .await
+            .expect("proxied")
+            .status(),
+        200
+    );
+    assert_eq!(
+        proxy.seen().len(),
+        1,
+        "unmarked requests still use the proxy"
+    );
+}

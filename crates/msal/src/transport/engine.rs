@@ -261,6 +261,7 @@ fn copy_request(request: &HttpRequest) -> HttpRequest {
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
     copy
 }
 

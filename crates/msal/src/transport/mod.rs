@@ -36,7 +36,7 @@ pub use engine::{
     CLIENT_REQUEST_ID, CLIENT_SKU, CLIENT_VER, MAX_RETRY_WAIT, RETURN_CLIENT_REQUEST_ID, SKU,
     Transport,
 };
-pub use proxy::{ProxyConfig, ProxyRules};
+pub use proxy::{Direct, ProxyConfig, ProxyRules};
 #[cfg(feature = "reqwest")]
 pub use reqwest_client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ReqwestHttpClient,

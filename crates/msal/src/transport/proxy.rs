@@ -10,6 +10,11 @@
 //!   redirect listener and local emulators, unless
 //!   [`ReqwestHttpClientBuilder::proxy_loopback`](super::ReqwestHttpClientBuilder::proxy_loopback) asks for it.
 //!
+//! A request can also ask to skip the proxy whatever its address: insert
+//! [`Direct`] in its extensions. Managed-identity requests do, since their
+//! endpoint (App Service, Service Fabric, Arc) is a local agent that no
+//! corporate proxy can reach.
+//!
 //! Proxy URLs may carry credentials (`http://user:password@proxy:3128`); they
 //! are sent to the proxy only, and shown nowhere: `Debug`, errors and logs
 //! print the URL with `***` in their place.
@@ -19,6 +24,12 @@ use std::net::IpAddr;
 use url::{Host, Url};
 
 use crate::error::Error;
+
+/// Marks a request (in its `http` extensions) that must never go through a
+/// proxy, whatever the client's configuration:
+/// `request.extensions_mut().insert(Direct);`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Direct;
 
 /// Where requests go.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::errors::{Target, map_reqwest_error, proxy_auth_message};
-use super::proxy::{ProxyConfig, ProxyRules, shown};
+use super::proxy::{Direct, ProxyConfig, ProxyRules, shown};
 use crate::error::Error;
 use crate::http::{
     BoxFuture, HttpClient, HttpRequest, HttpResponse, TransportError, TransportErrorKind,
@@ -35,6 +35,8 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct ReqwestHttpClient {
     client: reqwest::Client,
+    /// The same client without any proxy, for requests marked [`Direct`].
+    direct: reqwest::Client,
     rules: Arc<ProxyRules>,
     max_response_bytes: usize,
     connect_timeout: Duration,
@@ -132,26 +134,33 @@ impl ReqwestHttpClientBuilder {
     /// shown with its credentials), an unreadable `SSL_CERT_FILE` /
     /// `SSL_CERT_DIR`, a PEM without certificates, or no trusted roots at all.
     pub fn build(self) -> Result<ReqwestHttpClient, Error> {
-        let rules = Arc::new(ProxyRules::new(&self.proxy, self.proxy_loopback, |name| {
-            std::env::var(name).ok()
-        })?);
+        let rules = Arc::new(ProxyRules::from_process_env(
+            &self.proxy,
+            self.proxy_loopback,
+        )?);
         let tls = super::tls::client_config(&self.extra_roots_pem, self.use_env_roots)?;
         let decide = rules.clone();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .no_proxy()
+        let base = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.timeout)
+                .no_proxy()
+                .tls_backend_preconfigured(tls.clone())
+        };
+        let failed = |e: reqwest::Error| {
+            Error::config(format!("cannot build the HTTP client: {}", e.without_url()))
+        };
+        let client = base()
             .proxy(reqwest::Proxy::custom(move |url| {
                 decide.proxy_for(url).cloned()
             }))
-            .tls_backend_preconfigured(tls)
             .build()
-            .map_err(|e| {
-                Error::config(format!("cannot build the HTTP client: {}", e.without_url()))
-            })?;
+            .map_err(failed)?;
+        let direct = base().build().map_err(failed)?;
         Ok(ReqwestHttpClient {
             client,
+            direct,
             rules,
             max_response_bytes: self.max_response_bytes,
             connect_timeout: self.connect_timeout,
@@ -181,7 +190,12 @@ impl ReqwestHttpClient {
                 format!("invalid request URL: {e}"),
             )
         })?;
-        let proxy = self.rules.proxy_for(&url).cloned();
+        let direct = request.extensions().get::<Direct>().is_some();
+        let proxy = if direct {
+            None
+        } else {
+            self.rules.proxy_for(&url).cloned()
+        };
         let target = Target {
             url: &url,
             proxy: proxy.as_ref(),
@@ -198,7 +212,8 @@ impl ReqwestHttpClient {
                 format!("invalid request: {}", e.without_url()),
             )
         })?;
-        let mut response = match self.client.execute(request).await {
+        let client = if direct { &self.direct } else { &self.client };
+        let mut response = match client.execute(request).await {
             Ok(r) => r,
             Err(e) => return Err(map_reqwest_error(e, &target).await),
         };

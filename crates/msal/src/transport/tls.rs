@@ -2,8 +2,9 @@
 //! server's certificate is not one of them.
 //!
 //! Trusted roots are the union of:
-//! - the operating system's store (the platform verifier on Windows, macOS
-//!   and Android; the distribution's CA bundle on other Unix systems);
+//! - the operating system's store (the platform verifier on Windows and
+//!   Apple systems; the distribution's CA bundle, as OpenSSL finds it,
+//!   elsewhere);
 //! - the PEM files named by `SSL_CERT_FILE` and the directories in
 //!   `SSL_CERT_DIR`, when set (added to the OS store, not replacing it, so
 //!   that pointing them at a corporate root does not break public sites);
@@ -101,7 +102,7 @@ fn load_paths(
 }
 
 /// Distribution CA bundles, in the order OpenSSL-based tools look for them.
-#[cfg(all(unix, not(target_os = "android"), not(target_vendor = "apple")))]
+#[cfg(not(any(windows, target_vendor = "apple")))]
 const OS_BUNDLES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
@@ -112,7 +113,7 @@ const OS_BUNDLES: &[&str] = &[
     "/etc/openssl/certs/ca-certificates.crt",
 ];
 
-#[cfg(all(unix, not(target_os = "android"), not(target_vendor = "apple")))]
+#[cfg(not(any(windows, target_vendor = "apple")))]
 fn os_verifier(
     extra: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
@@ -144,7 +145,7 @@ fn os_verifier(
     Ok(verifier)
 }
 
-#[cfg(not(all(unix, not(target_os = "android"), not(target_vendor = "apple"))))]
+#[cfg(any(windows, target_vendor = "apple"))]
 fn os_verifier(
     extra: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
