@@ -8,6 +8,10 @@ use std::time::SystemTime;
 
 use crate::http::BoxFuture;
 
+mod memory;
+
+pub use memory::{DEFAULT_MAX_BYTES, MemoryStore, MemoryStoreBuilder};
+
 /// How a saved partition may be kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -30,7 +34,12 @@ pub trait CacheStore: Send + Sync + 'static {
     /// The partition's document, or `None` if there is none.
     fn load(&self, partition: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StorageError>>;
     /// Replaces the partition's document.
-    fn save(&self, partition: &str, document: Vec<u8>, hint: SaveHint) -> BoxFuture<'_, Result<(), StorageError>>;
+    fn save(
+        &self,
+        partition: &str,
+        document: Vec<u8>,
+        hint: SaveHint,
+    ) -> BoxFuture<'_, Result<(), StorageError>>;
     /// Deletes the partition.
     fn remove(&self, partition: &str) -> BoxFuture<'_, Result<(), StorageError>>;
 }
@@ -51,7 +60,11 @@ pub struct StorageError {
 impl StorageError {
     /// Builds an error of `kind`.
     pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the underlying error.
@@ -110,12 +123,21 @@ pub struct CacheAccessArgs<'a> {
 impl<'a> CacheAccessArgs<'a> {
     /// Arguments for a call on `partition_key`.
     pub fn new(partition_key: Option<&'a str>, is_app_cache: bool) -> Self {
-        Self { partition_key, is_app_cache, has_state_changed: false, suggested_expiry: None }
+        Self {
+            partition_key,
+            is_app_cache,
+            has_state_changed: false,
+            suggested_expiry: None,
+        }
     }
 
     /// The same arguments, after an operation.
     pub fn after(self, has_state_changed: bool, suggested_expiry: Option<SystemTime>) -> Self {
-        Self { has_state_changed, suggested_expiry, ..self }
+        Self {
+            has_state_changed,
+            suggested_expiry,
+            ..self
+        }
     }
 }
 
@@ -131,14 +153,21 @@ pub trait CacheAccess: Send + Sync + 'static {
     /// Called before the cache is read. Return `Some(document)` to replace the
     /// in-memory partition with it (another process changed it), `None` to
     /// keep what is in memory.
-    fn before_access<'a>(&'a self, args: CacheAccessArgs<'a>) -> BoxFuture<'a, Result<Option<Vec<u8>>, StorageError>> {
+    fn before_access<'a>(
+        &'a self,
+        args: CacheAccessArgs<'a>,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StorageError>> {
         let _ = args;
         Box::pin(async { Ok(None) })
     }
 
     /// Called after the operation. `document` is the partition's new
     /// serialized state when the operation changed it, else `None`.
-    fn after_access<'a>(&'a self, args: CacheAccessArgs<'a>, document: Option<&'a [u8]>) -> BoxFuture<'a, Result<(), StorageError>> {
+    fn after_access<'a>(
+        &'a self,
+        args: CacheAccessArgs<'a>,
+        document: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<(), StorageError>> {
         let _ = (args, document);
         Box::pin(async { Ok(()) })
     }
@@ -155,7 +184,10 @@ pub struct StoreAccess<S> {
 impl<S: CacheStore> StoreAccess<S> {
     /// Wraps `store`. Calls without a partition key use `"msal-cache"`.
     pub fn new(store: S) -> Self {
-        Self { store, unpartitioned_key: "msal-cache".to_owned() }
+        Self {
+            store,
+            unpartitioned_key: "msal-cache".to_owned(),
+        }
     }
 
     /// The key under which an unpartitioned cache is stored.
@@ -175,18 +207,34 @@ impl<S: CacheStore> StoreAccess<S> {
 }
 
 impl<S: CacheStore> CacheAccess for StoreAccess<S> {
-    fn before_access<'a>(&'a self, args: CacheAccessArgs<'a>) -> BoxFuture<'a, Result<Option<Vec<u8>>, StorageError>> {
+    fn before_access<'a>(
+        &'a self,
+        args: CacheAccessArgs<'a>,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StorageError>> {
         Box::pin(async move { self.store.load(self.key(&args)).await })
     }
 
-    fn after_access<'a>(&'a self, args: CacheAccessArgs<'a>, document: Option<&'a [u8]>) -> BoxFuture<'a, Result<(), StorageError>> {
+    fn after_access<'a>(
+        &'a self,
+        args: CacheAccessArgs<'a>,
+        document: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             match document {
                 Some(doc) if args.has_state_changed => {
-                    self.store.save(self.key(&args), doc.to_vec(), SaveHint::expiring_at(args.suggested_expiry)).await
+                    self.store
+                        .save(
+                            self.key(&args),
+                            doc.to_vec(),
+                            SaveHint::expiring_at(args.suggested_expiry),
+                        )
+                        .await
                 }
                 _ => Ok(()),
             }
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
