@@ -1,0 +1,379 @@
+//! [`Layered`]: a [`CacheStore`] made of an optional in-memory L1 in front of
+//! a shared L2 (a [`RemoteBackend`]: Redis, PostgreSQL), with optional
+//! encryption of what reaches L2, and a policy for when L2 fails.
+//!
+//! - Load: L1 first; on a miss, L2, and an L2 hit is copied into L1 with its
+//!   remaining lifetime (read-through).
+//! - Save and remove: L1, then L2 (write-through). L1 holds plaintext (it is
+//!   the process's own memory, like the engine's in-memory cache); only L2
+//!   values are encrypted.
+//! - L2 failure (error or [`operation_timeout`](LayerConfig::operation_timeout)):
+//!   with [`fail_open`](LayerConfig::fail_open) (the default) the call goes
+//!   on as if L2 missed or accepted the write: the engine then uses L1 or asks
+//!   the identity provider. The outage is logged once at warn, L2 is tried
+//!   again once per [`retry_interval`](LayerConfig::retry_interval), and its
+//!   return is logged once at info (see [`Health`]).
+//! - A value that cannot be decrypted is never degraded around: it is a
+//!   [`StorageErrorKind::Corrupt`] error.
+//!
+//! # Consistency
+//! An L1 copy can be as old as the L1's own limits allow (set a
+//! [`time_to_live`](msal::storage::MemoryStoreBuilder::time_to_live) on it
+//! when several instances share L2). Writes made while L2 was down live only
+//! in L1; when L2 returns it still holds what it held before the outage.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use msal::clock::{Clock, SystemClock};
+use msal::http::BoxFuture;
+use msal::storage::{CacheStore, MemoryStore, SaveHint, StorageError, StorageErrorKind};
+
+use crate::crypto::{Cipher, EncryptionKey};
+use crate::health::Health;
+
+/// A value as a backend stores it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The (possibly encrypted) document.
+    pub value: Vec<u8>,
+    /// When it expires, if ever.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stored")
+            .field("len", &self.value.len())
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The shared store under a [`Layered`] store: plain get/put/delete of bytes.
+/// `now` is msal's clock, so a backend computes relative TTLs and filters
+/// expired rows by the same time the engine uses.
+pub trait RemoteBackend: Send + Sync + 'static {
+    /// A short name for logs, e.g. `"redis"`.
+    fn name(&self) -> &'static str;
+    /// The value under `key`, unless absent or expired at `now`.
+    fn get(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Option<Stored>, StorageError>>;
+    /// Stores `value` under `key` until `expires_at` (which is after `now`).
+    fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Option<SystemTime>,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StorageError>>;
+    /// Deletes `key` (absent is fine).
+    fn delete(&self, key: &str) -> BoxFuture<'_, Result<(), StorageError>>;
+}
+
+/// Default bound on one L2 call.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time between probes of an unavailable L2.
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The options every layered store shares. Setters never fail.
+#[must_use]
+#[derive(Clone)]
+pub struct LayerConfig {
+    l1: Option<MemoryStore>,
+    key: Option<EncryptionKey>,
+    clock: Arc<dyn Clock>,
+    operation_timeout: Duration,
+    retry_interval: Duration,
+    fail_open: bool,
+}
+
+impl Default for LayerConfig {
+    fn default() -> Self {
+        Self {
+            l1: None,
+            key: None,
+            clock: Arc::new(SystemClock),
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            retry_interval: DEFAULT_RETRY_INTERVAL,
+            fail_open: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for LayerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            l1,
+            key,
+            clock: _,
+            operation_timeout,
+            retry_interval,
+            fail_open,
+        } = self;
+        f.debug_struct("LayerConfig")
+            .field("l1", l1)
+            .field("encryption", &if key.is_some() { "set" } else { "not set" })
+            .field("operation_timeout", operation_timeout)
+            .field("retry_interval", retry_interval)
+            .field("fail_open", fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LayerConfig {
+    /// Puts `l1` in front of the shared store. Give it a
+    /// [`time_to_live`](msal::storage::MemoryStoreBuilder::time_to_live) to
+    /// bound how stale its copies may get, and the same clock as this store.
+    pub fn l1(mut self, l1: MemoryStore) -> Self {
+        self.l1 = Some(l1);
+        self
+    }
+
+    /// Encrypts values in the shared store with `key` (AES-256-GCM).
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// msal's clock: expiry of values and the retry interval follow it
+    /// (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The longest one call to the shared store may take before it counts as
+    /// a failure (default [`DEFAULT_OPERATION_TIMEOUT`]).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// While the shared store is unavailable, how often a call tries it again
+    /// (default [`DEFAULT_RETRY_INTERVAL`]; zero: every call).
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// Whether a failing shared store is ridden out (`true`, the default) or
+    /// reported to the caller as [`StorageErrorKind::Unavailable`] (`false`,
+    /// after L1 was still updated).
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+}
+
+struct Inner<B> {
+    backend: B,
+    l1: Option<MemoryStore>,
+    cipher: Option<Cipher>,
+    clock: Arc<dyn Clock>,
+    health: Health,
+    operation_timeout: Duration,
+    fail_open: bool,
+}
+
+/// An L1 + L2 [`CacheStore`] over a [`RemoteBackend`]. Cheap to clone.
+pub struct Layered<B> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B> Clone for Layered<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B: RemoteBackend> std::fmt::Debug for Layered<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layered")
+            .field("backend", &self.inner.backend.name())
+            .field("l1", &self.inner.l1)
+            .field("encrypted", &self.inner.cipher.is_some())
+            .field("available", &self.inner.health.is_up())
+            .finish()
+    }
+}
+
+impl<B: RemoteBackend> Layered<B> {
+    /// Layers `config` over `backend`.
+    pub fn new(backend: B, config: LayerConfig) -> Self {
+        let health = Health::new(backend.name(), config.retry_interval);
+        Self {
+            inner: Arc::new(Inner {
+                cipher: config.key.as_ref().map(Cipher::new),
+                backend,
+                l1: config.l1,
+                clock: config.clock,
+                health,
+                operation_timeout: config.operation_timeout,
+                fail_open: config.fail_open,
+            }),
+        }
+    }
+
+    /// The shared store.
+    pub fn backend(&self) -> &B {
+        &self.inner.backend
+    }
+
+    /// The L1 in front, if any.
+    pub fn l1(&self) -> Option<&MemoryStore> {
+        self.inner.l1.as_ref()
+    }
+
+    /// Whether the shared store is believed reachable (false from a failed
+    /// call until a successful one).
+    pub fn is_available(&self) -> bool {
+        self.inner.health.is_up()
+    }
+}
+
+impl<B: RemoteBackend> Inner<B> {
+    /// Runs one L2 call under the timeout and records the outcome.
+    async fn call<T>(
+        &self,
+        now: SystemTime,
+        op: BoxFuture<'_, Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let result = match tokio::time::timeout(self.operation_timeout, op).await {
+            Ok(result) => result,
+            Err(_) => Err(StorageError::new(
+                StorageErrorKind::Unavailable,
+                format!(
+                    "{} did not answer within {:?}",
+                    self.backend.name(),
+                    self.operation_timeout
+                ),
+            )),
+        };
+        match &result {
+            Ok(_) => self.health.succeeded(),
+            Err(e) => self.health.failed(now, e),
+        }
+        result
+    }
+
+    /// What a call returns when L2 failed or is skipped: `value` when riding
+    /// the outage out, else the error.
+    fn degrade<T>(&self, error: StorageError, value: T) -> Result<T, StorageError> {
+        if self.fail_open {
+            Ok(value)
+        } else {
+            Err(error)
+        }
+    }
+
+    fn skipped(&self) -> StorageError {
+        StorageError::new(
+            StorageErrorKind::Unavailable,
+            format!(
+                "{} is unavailable; waiting for the retry interval",
+                self.backend.name()
+            ),
+        )
+    }
+
+    async fn load(&self, key: String) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(l1) = &self.l1 {
+            if let Some(doc) = l1.load(&key).await? {
+                return Ok(Some(doc));
+            }
+        }
+        let now = self.clock.now();
+        if !self.health.should_try(now) {
+            return self.degrade(self.skipped(), None);
+        }
+        let stored = match self.call(now, self.backend.get(&key, now)).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Ok(None),
+            Err(e) => return self.degrade(e, None),
+        };
+        if stored.expires_at.is_some_and(|at| at <= now) {
+            return Ok(None);
+        }
+        let doc = match &self.cipher {
+            Some(cipher) => cipher.open(&key, &stored.value)?,
+            None => stored.value,
+        };
+        if let Some(l1) = &self.l1 {
+            l1.save(&key, doc.clone(), SaveHint::expiring_at(stored.expires_at))
+                .await?;
+        }
+        Ok(Some(doc))
+    }
+
+    async fn save(&self, key: String, doc: Vec<u8>, hint: SaveHint) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        if hint.expires_at.is_some_and(|at| at <= now) {
+            // Nothing usable left: the partition goes away everywhere.
+            return self.remove(key).await;
+        }
+        let sealed = match &self.cipher {
+            Some(cipher) => Some(cipher.seal(&key, &doc)?),
+            None => None,
+        };
+        let value = match &self.l1 {
+            Some(l1) => {
+                let value = sealed.unwrap_or_else(|| doc.clone());
+                l1.save(&key, doc, hint).await?;
+                value
+            }
+            None => sealed.unwrap_or(doc),
+        };
+        if !self.health.should_try(now) {
+            return self.degrade(self.skipped(), ());
+        }
+        match self
+            .call(now, self.backend.put(&key, value, hint.expires_at, now))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => self.degrade(e, ()),
+        }
+    }
+
+    async fn remove(&self, key: String) -> Result<(), StorageError> {
+        if let Some(l1) = &self.l1 {
+            l1.remove(&key).await?;
+        }
+        let now = self.clock.now();
+        if !self.health.should_try(now) {
+            return self.degrade(self.skipped(), ());
+        }
+        match self.call(now, self.backend.delete(&key)).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.degrade(e, ()),
+        }
+    }
+}
+
+impl<B: RemoteBackend> CacheStore for Layered<B> {
+    fn load(&self, partition: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StorageError>> {
+        Box::pin(self.inner.load(partition.to_owned()))
+    }
+
+    fn save(
+        &self,
+        partition: &str,
+        document: Vec<u8>,
+        hint: SaveHint,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(self.inner.save(partition.to_owned(), document, hint))
+    }
+
+    fn remove(&self, partition: &str) -> BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(self.inner.remove(partition.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
