@@ -10,12 +10,14 @@
 //! - [`storage`]: where serialized caches live ([`storage::CacheStore`]).
 //! - [`http`], [`clock`]: the I/O seams, swapped in tests.
 //! - [`secret`]: types that redact tokens and secrets.
+//! - [`managed_identity`]: tokens for code running on Azure (managed and workload identity).
 //! - [`error`]: the [`Error`] type.
 
 pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod managed_identity;
 pub mod secret;
 pub mod storage;
 pub mod transport;

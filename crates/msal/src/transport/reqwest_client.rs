@@ -65,6 +65,8 @@ pub struct ReqwestHttpClientBuilder {
     use_env_roots: bool,
     proxy: ProxyConfig,
     proxy_loopback: bool,
+    /// Replaces the trust rules (managed identity's certificate pinning).
+    tls_override: Option<rustls::ClientConfig>,
 }
 
 impl Default for ReqwestHttpClientBuilder {
@@ -77,6 +79,7 @@ impl Default for ReqwestHttpClientBuilder {
             use_env_roots: true,
             proxy: ProxyConfig::FromEnvironment,
             proxy_loopback: false,
+            tls_override: None,
         }
     }
 }
@@ -127,6 +130,13 @@ impl ReqwestHttpClientBuilder {
         self
     }
 
+    /// Uses `config` instead of the trust rules of [`super::tls`]: for an
+    /// endpoint whose certificate is pinned (Service Fabric's managed identity).
+    pub(crate) fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls_override = Some(config);
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -138,7 +148,10 @@ impl ReqwestHttpClientBuilder {
             &self.proxy,
             self.proxy_loopback,
         )?);
-        let tls = super::tls::client_config(&self.extra_roots_pem, self.use_env_roots)?;
+        let tls = match self.tls_override.clone() {
+            Some(config) => config,
+            None => super::tls::client_config(&self.extra_roots_pem, self.use_env_roots)?,
+        };
         let decide = rules.clone();
         let base = || {
             reqwest::Client::builder()

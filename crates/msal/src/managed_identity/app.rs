@@ -1,0 +1,495 @@
+//! [`ManagedIdentityApplication`]: cache first, then the detected source.
+
+use std::future::IntoFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::environment::{Environment, Source, detect_source};
+use super::response::{error_from_response, parse_token_response};
+use super::retry::{self, RetryPolicy};
+use super::sources::{Extras, Resolved, resolve};
+use super::store::{Cached, Store};
+use super::{ManagedIdentity, arc, resource_of};
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::http::{BoxFuture, HttpClient, HttpResponse};
+use crate::secret::AccessTokenSecret;
+
+/// A token is not served from the cache within this many seconds of its expiry.
+const EXPIRY_BUFFER_SECS: i64 = 300;
+/// Connect timeout of the default client: identity endpoints are on the host
+/// or its link, so a connection that takes longer is not coming.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Total timeout of one request with the default client.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// The cache.
+    Cache,
+    /// The identity endpoint.
+    IdentityProvider,
+}
+
+/// A token for a managed identity.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ManagedIdentityToken {
+    /// The access token.
+    pub access_token: AccessTokenSecret,
+    /// Usually `Bearer`.
+    pub token_type: String,
+    /// Unix seconds at which it expires.
+    pub expires_on: i64,
+    /// Unix seconds after which msal fetches a new one (the cached one is
+    /// still served if that fails).
+    pub refresh_on: Option<i64>,
+    /// The resource it is for.
+    pub resource: String,
+    /// Whether it came from the cache or the endpoint.
+    pub source: TokenSource,
+}
+
+/// Configures a [`ManagedIdentityApplication`].
+#[must_use]
+pub struct ManagedIdentityApplicationBuilder {
+    identity: ManagedIdentity,
+    http: Option<Arc<dyn HttpClient>>,
+    clock: Option<Arc<dyn Clock>>,
+    env: Environment,
+    source: Option<Source>,
+    imds_endpoint: Option<String>,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ManagedIdentityApplicationBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedIdentityApplicationBuilder")
+            .field("identity", &self.identity)
+            .field("env", &self.env)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagedIdentityApplicationBuilder {
+    /// The HTTP client for every source but Service Fabric (which always uses
+    /// a client of its own that trusts only the pinned certificate). Requests
+    /// carry [`Direct`](crate::transport::Direct): a client that honours it
+    /// never sends them through a proxy. Default: a
+    /// [`ReqwestHttpClient`](crate::transport::ReqwestHttpClient) without
+    /// proxy, with [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`].
+    pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The clock (token expiry, retry waits). Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Where the source's variables are read. Default: the process environment.
+    pub fn environment(mut self, env: Environment) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Uses `source` instead of detecting it from the environment (its
+    /// variables are still read from the environment).
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The IMDS token endpoint (default
+    /// `http://169.254.169.254/metadata/identity/oauth2/token`, or
+    /// `$AZURE_POD_IDENTITY_AUTHORITY_HOST/metadata/identity/oauth2/token`).
+    pub fn imds_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.imds_endpoint = Some(url.into());
+        self
+    }
+
+    /// Connect timeout of the default HTTP client. Default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Total timeout of one request of the default HTTP client. Default [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Detects the source and builds the application. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty user-assigned id, an unusable endpoint
+    /// or secret in the environment, a user-assigned identity on a source that
+    /// cannot serve one (Service Fabric, Cloud Shell, Azure Arc; Azure ML
+    /// takes client ids only), a bad Service Fabric thumbprint or a non-HTTPS
+    /// Service Fabric endpoint, or no HTTP client (without the `reqwest` feature).
+    pub fn build(self) -> Result<ManagedIdentityApplication, Error> {
+        if let ManagedIdentity::UserAssigned(id) = &self.identity {
+            if id.value().trim().is_empty() {
+                return Err(Error::config(
+                    "the user-assigned managed identity's id is empty",
+                ));
+            }
+        }
+        let source = self.source.unwrap_or_else(|| detect_source(&self.env));
+        let imds = self
+            .imds_endpoint
+            .as_deref()
+            .map(|u| {
+                Url::parse(u).map_err(|e| {
+                    Error::config(format!("the IMDS endpoint {u:?} is not a URL: {e}"))
+                })
+            })
+            .transpose()?;
+        let resolved = resolve(source, &self.env, &self.identity, imds.as_ref())?;
+        let http = match (source, self.http) {
+            (Source::ServiceFabric, _) => {
+                service_fabric_client(&resolved, self.connect_timeout, self.timeout)?
+            }
+            (_, Some(http)) => http,
+            (_, None) => default_client(self.connect_timeout, self.timeout)?,
+        };
+        tracing::debug!(target: "msal::managed_identity", %source, "managed identity source");
+        Ok(ManagedIdentityApplication {
+            inner: Arc::new(Inner {
+                identity: self.identity,
+                resolved,
+                http,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                key_directory: self.env.key_directory().map(ToOwned::to_owned),
+                store: Mutex::new(Store::default()),
+                fetching: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn service_fabric_client(
+    r: &Resolved,
+    connect: Duration,
+    total: Duration,
+) -> Result<Arc<dyn HttpClient>, Error> {
+    let pin = r
+        .thumbprint
+        .ok_or_else(|| Error::config("Service Fabric needs IDENTITY_SERVER_THUMBPRINT"))?;
+    super::service_fabric::pinned_client(pin, connect, total)
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn service_fabric_client(
+    _: &Resolved,
+    _: Duration,
+    _: Duration,
+) -> Result<Arc<dyn HttpClient>, Error> {
+    Err(Error::config(
+        "Service Fabric managed identity needs msal's `reqwest` feature (its certificate is pinned)",
+    ))
+}
+
+#[cfg(feature = "reqwest")]
+fn default_client(connect: Duration, total: Duration) -> Result<Arc<dyn HttpClient>, Error> {
+    let client = crate::transport::ReqwestHttpClient::builder()
+        .proxy(crate::transport::ProxyConfig::None)
+        .connect_timeout(connect)
+        .timeout(total)
+        .build()?;
+    Ok(Arc::new(client))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_client(_: Duration, _: Duration) -> Result<Arc<dyn HttpClient>, Error> {
+    Err(Error::config(
+        "no HTTP client: pass one with http_client() or enable msal's `reqwest` feature",
+    ))
+}
+
+/// Gets tokens for a managed identity from the identity endpoint of the
+/// Azure host it runs on. Cheap to clone; clones share the cache.
+///
+/// See the [module documentation](super) for the sources and an example.
+#[derive(Clone)]
+pub struct ManagedIdentityApplication {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: ManagedIdentity,
+    resolved: Resolved,
+    http: Arc<dyn HttpClient>,
+    clock: Arc<dyn Clock>,
+    key_directory: Option<std::path::PathBuf>,
+    store: Mutex<Store>,
+    /// One request to the endpoint at a time: callers that miss the cache
+    /// together wait for the first one's token instead of each asking.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ManagedIdentityApplication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedIdentityApplication")
+            .field("identity", &self.inner.identity)
+            .field("source", &self.inner.resolved.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagedIdentityApplication {
+    /// A builder for `identity`.
+    pub fn builder(identity: ManagedIdentity) -> ManagedIdentityApplicationBuilder {
+        ManagedIdentityApplicationBuilder {
+            identity,
+            http: None,
+            clock: None,
+            env: Environment::process(),
+            source: None,
+            imds_endpoint: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The identity this application gets tokens for.
+    pub fn identity(&self) -> &ManagedIdentity {
+        &self.inner.identity
+    }
+
+    /// The source detected (or chosen) when it was built.
+    pub fn source(&self) -> Source {
+        self.inner.resolved.source
+    }
+
+    /// A token for `resource` (`https://vault.azure.net`), or for a
+    /// `<resource>/.default` scope. Await it, optionally after
+    /// [`force_refresh`](AcquireTokenForResource::force_refresh) or
+    /// [`claims`](AcquireTokenForResource::claims).
+    pub fn acquire_token_for_resource(
+        &self,
+        resource: impl Into<String>,
+    ) -> AcquireTokenForResource<'_> {
+        AcquireTokenForResource {
+            app: self,
+            resource: resource.into(),
+            force_refresh: false,
+            claims: None,
+        }
+    }
+
+    async fn acquire(
+        &self,
+        resource: &str,
+        force_refresh: bool,
+        claims: Option<&str>,
+    ) -> Result<ManagedIdentityToken, Error> {
+        let resource = resource_of(resource);
+        if resource.is_empty() {
+            return Err(Error::config("the resource is empty"));
+        }
+        let skip_cache = force_refresh || claims.is_some();
+        let mut fallback = None;
+        if !skip_cache {
+            match self.cached(resource) {
+                (Some(fresh), _) => return Ok(fresh),
+                (None, aging) => fallback = aging,
+            }
+        }
+        let _one_at_a_time = self.inner.fetching.lock().await;
+        if !skip_cache {
+            // Another caller may have fetched it while this one waited.
+            if let (Some(fresh), _) = self.cached(resource) {
+                return Ok(fresh);
+            }
+        }
+        // A claims challenge rejected the cached token: Service Fabric is told which one.
+        let rejected = claims
+            .and_then(|_| self.usable(resource))
+            .map(|c| hex_sha256(c.secret.expose_secret()));
+        match self.fetch(resource, rejected.as_deref()).await {
+            Ok(token) => Ok(token),
+            Err(e) => match fallback {
+                Some(cached) => {
+                    tracing::debug!(target: "msal::managed_identity", error = %e, "refresh failed; the cached token is still valid");
+                    Ok(cached)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// The cached token outside the expiry buffer, if any.
+    fn usable(&self, resource: &str) -> Option<Cached> {
+        let now = self.inner.clock.unix_now();
+        let store = self.inner.store.lock().unwrap_or_else(|p| p.into_inner());
+        store
+            .find(self.inner.identity.cache_client_id(), resource, now)
+            .filter(|c| c.expires_on - now >= EXPIRY_BUFFER_SECS)
+    }
+
+    /// `(fresh, aging)`: a cached token to return as is, or one past its
+    /// `refresh_on` to return only if refreshing fails.
+    fn cached(
+        &self,
+        resource: &str,
+    ) -> (Option<ManagedIdentityToken>, Option<ManagedIdentityToken>) {
+        let now = self.inner.clock.unix_now();
+        let Some(c) = self.usable(resource) else {
+            return (None, None);
+        };
+        let aging = c.refresh_on.is_some_and(|r| r <= now);
+        let token = ManagedIdentityToken {
+            access_token: c.secret,
+            token_type: c.token_type,
+            expires_on: c.expires_on,
+            refresh_on: c.refresh_on,
+            resource: resource.to_owned(),
+            source: TokenSource::Cache,
+        };
+        if aging {
+            (None, Some(token))
+        } else {
+            (Some(token), None)
+        }
+    }
+
+    async fn fetch(
+        &self,
+        resource: &str,
+        rejected_sha256: Option<&str>,
+    ) -> Result<ManagedIdentityToken, Error> {
+        let inner = &self.inner;
+        let source = inner.resolved.source;
+        let response = if source == Source::AzureArc {
+            self.fetch_arc(resource).await?
+        } else {
+            let policy = if source == Source::Imds {
+                RetryPolicy::Imds
+            } else {
+                RetryPolicy::Default
+            };
+            let extras = Extras {
+                token_sha256_to_refresh: rejected_sha256,
+                arc_key: None,
+            };
+            let make = || inner.resolved.request(&inner.identity, resource, &extras);
+            retry::send(&inner.http, &inner.clock, policy, &make).await?
+        };
+        if !response.status().is_success() {
+            return Err(error_from_response(source, &response));
+        }
+        let now = inner.clock.unix_now();
+        let parsed = parse_token_response(response.body(), now)?;
+        let expires_on = now.saturating_add(parsed.expires_in);
+        let cached = Cached {
+            secret: parsed.access_token.clone(),
+            token_type: parsed.token_type.clone(),
+            expires_on,
+            refresh_on: parsed.refresh_on,
+        };
+        inner.store.lock().unwrap_or_else(|p| p.into_inner()).add(
+            inner.identity.cache_client_id(),
+            resource,
+            cached,
+        );
+        tracing::debug!(target: "msal::managed_identity", %source, expires_on, "token from the identity endpoint");
+        Ok(ManagedIdentityToken {
+            access_token: parsed.access_token,
+            token_type: parsed.token_type,
+            expires_on,
+            refresh_on: parsed.refresh_on,
+            resource: resource.to_owned(),
+            source: TokenSource::IdentityProvider,
+        })
+    }
+
+    /// Arc: a first request, the key-file challenge, then the real request.
+    async fn fetch_arc(&self, resource: &str) -> Result<HttpResponse, Error> {
+        let inner = &self.inner;
+        let first = {
+            let make = || {
+                inner
+                    .resolved
+                    .request(&inner.identity, resource, &Extras::default())
+            };
+            retry::send(&inner.http, &inner.clock, RetryPolicy::Default, &make).await?
+        };
+        if first.status() != 401 && !first.status().is_success() {
+            return Err(error_from_response(Source::AzureArc, &first));
+        }
+        let path = arc::challenge_path(&first)?;
+        let key = arc::read_key(&path, inner.key_directory.as_deref())?;
+        let extras = Extras {
+            token_sha256_to_refresh: None,
+            arc_key: Some(key.as_str()),
+        };
+        let make = || inner.resolved.request(&inner.identity, resource, &extras);
+        retry::send(&inner.http, &inner.clock, RetryPolicy::Default, &make).await
+    }
+}
+
+fn hex_sha256(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A pending [`ManagedIdentityApplication::acquire_token_for_resource`]; await it.
+#[must_use = "a token request does nothing until awaited"]
+pub struct AcquireTokenForResource<'a> {
+    app: &'a ManagedIdentityApplication,
+    resource: String,
+    force_refresh: bool,
+    claims: Option<String>,
+}
+
+impl std::fmt::Debug for AcquireTokenForResource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcquireTokenForResource")
+            .field("resource", &self.resource)
+            .field("force_refresh", &self.force_refresh)
+            .field("claims", &self.claims.is_some())
+            .finish()
+    }
+}
+
+impl<'a> AcquireTokenForResource<'a> {
+    /// Skips the cache and asks the endpoint (the new token is cached).
+    pub fn force_refresh(mut self, yes: bool) -> Self {
+        self.force_refresh = yes;
+        self
+    }
+
+    /// A claims challenge from a resource that rejected the cached token:
+    /// skips the cache (Service Fabric is told which token was rejected).
+    pub fn claims(mut self, claims: impl Into<String>) -> Self {
+        self.claims = Some(claims.into()).filter(|c| !c.trim().is_empty());
+        self
+    }
+}
+
+impl<'a> IntoFuture for AcquireTokenForResource<'a> {
+    type Output = Result<ManagedIdentityToken, Error>;
+    type IntoFuture = BoxFuture<'a, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.app
+                .acquire(&self.resource, self.force_refresh, self.claims.as_deref())
+                .await
+        })
+    }
+}

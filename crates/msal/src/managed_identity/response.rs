@@ -1,0 +1,350 @@
+//! Reading what an identity endpoint answers: a token (whose lifetime comes
+//! as `expires_in` or `expires_on`, numbers or numeric strings, depending on
+//! the source) or an error in one of the sources' own shapes.
+//!
+//! Nothing here panics or echoes a token: the parser is fuzzed
+//! (`tests/managed_identity_parser.rs`).
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ServiceError};
+use crate::http::HttpResponse;
+use crate::secret::AccessTokenSecret;
+
+use super::Source;
+
+/// A token response, normalized.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ParsedToken {
+    /// The access token.
+    pub access_token: AccessTokenSecret,
+    /// `Bearer` unless the endpoint said otherwise.
+    pub token_type: String,
+    /// `expires_in`, in seconds from `now` (from `expires_on` when the source
+    /// sends only that).
+    pub expires_in: i64,
+    /// Unix seconds after which the token should be refreshed: `now +
+    /// refresh_in` when sent, else half the lifetime when that is two hours
+    /// or more (as MSAL computes it for managed identity), else `None`.
+    pub refresh_on: Option<i64>,
+    /// The resource the endpoint says the token is for, if it says.
+    pub resource: Option<String>,
+}
+
+/// Parses a successful token response received at `now` (Unix seconds).
+///
+/// # Errors
+/// [`Error::Protocol`] when the body is not a JSON object, has no
+/// `access_token`, or no usable `expires_in` / `expires_on`. The message
+/// never contains the body.
+pub fn parse_token_response(body: &[u8], now: i64) -> Result<ParsedToken, Error> {
+    let map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(Error::protocol(
+                "the managed identity endpoint answered JSON that is not an object",
+            ));
+        }
+        Err(e) => {
+            return Err(Error::protocol(format!(
+                "the managed identity endpoint answered something that is not JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )));
+        }
+    };
+    let access_token = match map.get("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => AccessTokenSecret::new(s.as_str()),
+        _ => {
+            return Err(Error::protocol(
+                "the managed identity endpoint's answer has no access_token",
+            ));
+        }
+    };
+    let expires_in = match (seconds(&map, "expires_in")?, seconds(&map, "expires_on")?) {
+        (Some(i), _) => i,
+        (None, Some(on)) => on.saturating_sub(now),
+        (None, None) => {
+            return Err(Error::protocol(
+                "the managed identity endpoint's answer has neither expires_in nor expires_on",
+            ));
+        }
+    };
+    let refresh_on = match seconds(&map, "refresh_in")? {
+        Some(r) if r > 0 => Some(now.saturating_add(r)),
+        _ if expires_in >= 7200 => Some(now.saturating_add(expires_in / 2)),
+        _ => None,
+    };
+    let token_type = match map.get("token_type") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => "Bearer".to_owned(),
+    };
+    let resource = match map.get("resource") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Ok(ParsedToken {
+        access_token,
+        token_type,
+        expires_in,
+        refresh_on,
+        resource,
+    })
+}
+
+/// A whole number of seconds, sent as a number or a numeric string.
+fn seconds(map: &Map<String, Value>, field: &str) -> Result<Option<i64>, Error> {
+    let bad = || {
+        Error::protocol(format!(
+            "the managed identity endpoint's {field} is not a number of seconds"
+        ))
+    };
+    // Beyond this a value is nonsense, and arithmetic on it could overflow.
+    const LIMIT: f64 = 1e15;
+    let n = match map.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::String(s)) => s.trim().parse::<f64>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if !n.is_finite() || n.abs() > LIMIT {
+        return Err(bad());
+    }
+    Ok(Some(n.trunc() as i64))
+}
+
+/// The error a non-success answer from `source` stands for. Understands the
+/// OAuth shape (IMDS, Arc: `error`, `error_description`), App Service's
+/// (`statusCode`, `message`) and Service Fabric's (`error: {code, message}`);
+/// any other body is carried as text (trimmed and capped).
+pub(crate) fn error_from_response(source: Source, response: &HttpResponse) -> Error {
+    let status = response.status().as_u16();
+    let (code, message) = describe(response.body());
+    let mut e =
+        ServiceError::new(code.unwrap_or_else(|| "managed_identity_request_failed".to_owned()));
+    e.status = Some(status);
+    e.description = Some(match message {
+        Some(m) => format!("{source} answered HTTP {status}: {m}"),
+        None => format!("{source} answered HTTP {status}"),
+    });
+    e.correlation_id = response
+        .headers()
+        .get("x-ms-request-id")
+        .or_else(|| response.headers().get("x-ms-client-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(|s| shown_text(s, 100));
+    e.retry_after =
+        crate::transport::throttle::retry_after(response.headers(), std::time::SystemTime::now());
+    Error::Service(Box::new(e))
+}
+
+/// The error code and message in an error body, if it has them.
+fn describe(body: &[u8]) -> (Option<String>, Option<String>) {
+    let text = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s) if !s.trim().is_empty() => Some(shown_text(s, 1000)),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        let raw = String::from_utf8_lossy(body);
+        return (
+            None,
+            (!raw.trim().is_empty()).then(|| shown_text(&raw, 1000)),
+        );
+    };
+    let get = |k: &str| {
+        map.get(k).or_else(|| {
+            map.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        })
+    };
+    match get("error") {
+        // Service Fabric: {"error": {"code": "...", "message": "..."}}
+        Some(Value::Object(inner)) => {
+            let code = text(inner.get("code"));
+            let oauth = code.as_deref().map(|c| match c {
+                "SecretHeaderNotFound" => "unauthorized_client",
+                "ManagedIdentityNotFound" => "invalid_client",
+                "ArgumentNullOrEmpty" => "invalid_scope",
+                _ => "invalid_request",
+            });
+            let message = match (code.as_deref(), text(inner.get("message"))) {
+                (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+                (c, m) => m.or(c.map(str::to_owned)),
+            };
+            (oauth.map(str::to_owned), message)
+        }
+        Some(v) => (
+            text(Some(v)),
+            text(get("error_description")).or_else(|| text(get("message"))),
+        ),
+        // App Service: {"statusCode": 400, "message": "..."}
+        None => (
+            None,
+            text(get("message")).or_else(|| text(get("error_description"))),
+        ),
+    }
+}
+
+/// `s` without control characters, at most `max` characters.
+fn shown_text(s: &str, max: usize) -> String {
+    let cleaned: String = s
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max + 1)
+        .collect();
+    if cleaned.chars().count() > max {
+        let mut cut: String = cleaned.chars().take(max).collect();
+        cut.push('…');
+        cut
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn lifetimes_as_numbers_or_strings() {
+        let t =
+            parse_token_response(br#"{"access_token":"at","expires_in":3599}"#, NOW).expect("ok");
+        assert_eq!(
+            (t.expires_in, t.token_type.as_str(), t.refresh_on),
+            (3599, "Bearer", None)
+        );
+        let t = parse_token_response(
+            br#"{"access_token":"at","expires_in":"3599","token_type":"Bearer"}"#,
+            NOW,
+        )
+        .expect("ok");
+        assert_eq!(t.expires_in, 3599);
+        let t = parse_token_response(
+            br#"{"access_token":"at","expires_on":"1700003600","resource":"r"}"#,
+            NOW,
+        )
+        .expect("ok");
+        assert_eq!((t.expires_in, t.resource.as_deref()), (3600, Some("r")));
+        let t = parse_token_response(br#"{"access_token":"at","expires_on":1700003600.0}"#, NOW)
+            .expect("ok");
+        assert_eq!(t.expires_in, 3600);
+    }
+
+    #[test]
+    fn refresh_on_from_refresh_in_or_half_a_long_lifetime() {
+        let t = parse_token_response(
+            br#"{"access_token":"at","expires_in":86399,"refresh_in":"600"}"#,
+            NOW,
+        )
+        .expect("ok");
+        assert_eq!(t.refresh_on, Some(NOW + 600));
+        let t =
+            parse_token_response(br#"{"access_token":"at","expires_in":86400}"#, NOW).expect("ok");
+        assert_eq!(t.refresh_on, Some(NOW + 43200));
+        let t =
+            parse_token_response(br#"{"access_token":"at","expires_in":7199}"#, NOW).expect("ok");
+        assert_eq!(t.refresh_on, None);
+    }
+
+    #[test]
+    fn malformed_bodies_are_protocol_errors_without_the_body() {
+        for body in [
+            &b"not json s3cr3t"[..],
+            b"[]",
+            br#"{"expires_in":10}"#,
+            br#"{"access_token":"s3cr3t"}"#,
+            br#"{"access_token":"s3cr3t","expires_in":"soon"}"#,
+            br#"{"access_token":"s3cr3t","expires_in":1e300}"#,
+            br#"{"access_token":"s3cr3t","expires_on":[1]}"#,
+            br#"{"access_token":7,"expires_in":1}"#,
+        ] {
+            let e = parse_token_response(body, NOW).expect_err("malformed");
+            assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+            assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        }
+    }
+
+    fn response(status: u16, body: &str) -> HttpResponse {
+        http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .expect("valid")
+    }
+
+    fn service(e: Error) -> ServiceError {
+        match e {
+            Error::Service(s) => *s,
+            other => panic!("not a service error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_shapes_of_each_source() {
+        let e = service(error_from_response(
+            Source::Imds,
+            &response(
+                400,
+                r#"{"error":"invalid_resource","error_description":"AADSTS500011: not found"}"#,
+            ),
+        ));
+        assert_eq!(
+            (e.error.as_str(), e.status),
+            ("invalid_resource", Some(400))
+        );
+        assert_eq!(
+            e.description.as_deref(),
+            Some("IMDS answered HTTP 400: AADSTS500011: not found")
+        );
+
+        let e = service(error_from_response(
+            Source::AppService,
+            &response(
+                500,
+                r#"{"statusCode":500,"message":"An unexpected error occured while fetching the AAD Token."}"#,
+            ),
+        ));
+        assert_eq!(e.error, "managed_identity_request_failed");
+        assert!(
+            e.description
+                .as_deref()
+                .is_some_and(|d| d.contains("unexpected error occured")),
+            "{e:?}"
+        );
+
+        let e = service(error_from_response(
+            Source::ServiceFabric,
+            &response(
+                401,
+                r#"{"error":{"code":"SecretHeaderNotFound","message":"Secret is not found in the request headers."}}"#,
+            ),
+        ));
+        assert_eq!(e.error, "unauthorized_client");
+        assert!(
+            e.description
+                .as_deref()
+                .is_some_and(|d| d.contains("SecretHeaderNotFound: Secret is not found")),
+            "{e:?}"
+        );
+
+        let e = service(error_from_response(
+            Source::CloudShell,
+            &response(503, "<html>\n busy </html>"),
+        ));
+        assert_eq!(
+            e.description.as_deref(),
+            Some("Cloud Shell answered HTTP 503: <html>  busy </html>")
+        );
+        let long = "x".repeat(5000);
+        let e = service(error_from_response(Source::Imds, &response(500, &long)));
+        assert!(e.description.as_deref().is_some_and(|d| d.len() < 1100));
+    }
+}
