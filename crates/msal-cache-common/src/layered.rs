@@ -13,8 +13,9 @@
 //!   the identity provider. The outage is logged once at warn, L2 is tried
 //!   again once per [`retry_interval`](LayerConfig::retry_interval), and its
 //!   return is logged once at info (see [`Health`]).
-//! - A value that cannot be decrypted is never degraded around: it is a
-//!   [`StorageErrorKind::Corrupt`] error.
+//! - A value that cannot be decrypted, or that the backend reports as
+//!   [`StorageErrorKind::Corrupt`] (e.g. a Redis key of the wrong type), is
+//!   never degraded around: it is an error, and does not count as an outage.
 //!
 //! # Consistency
 //! An L1 copy can be as old as the L1's own limits allow (set a
@@ -256,16 +257,21 @@ impl<B: RemoteBackend> Inner<B> {
             )),
         };
         match &result {
-            Ok(_) => self.health.succeeded(),
+            // The server answered; what it holds is the problem.
+            Ok(_)
+            | Err(StorageError {
+                kind: StorageErrorKind::Corrupt,
+                ..
+            }) => self.health.succeeded(),
             Err(e) => self.health.failed(now, e),
         }
         result
     }
 
     /// What a call returns when L2 failed or is skipped: `value` when riding
-    /// the outage out, else the error.
+    /// the outage out, else the error. Corrupt data is never ridden out.
     fn degrade<T>(&self, error: StorageError, value: T) -> Result<T, StorageError> {
-        if self.fail_open {
+        if self.fail_open && error.kind != StorageErrorKind::Corrupt {
             Ok(value)
         } else {
             Err(error)

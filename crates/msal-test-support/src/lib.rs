@@ -4,9 +4,11 @@ pub mod child;
 pub mod fake_http;
 pub mod log_capture;
 pub mod servers;
+pub mod tcp_proxy;
 pub mod test_ca;
 
 pub use fake_http::{Expect, FakeHttp, RecordedRequest, Reply};
 pub use log_capture::LogCapture;
 pub use servers::{Canned, ProxyBehaviour, ProxySeen, SeenRequest, TestProxy, TestServer};
+pub use tcp_proxy::TcpProxy;
 pub use test_ca::TestCa;

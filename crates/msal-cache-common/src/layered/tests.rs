@@ -18,6 +18,7 @@ struct FakeState {
     map: Mutex<HashMap<String, Stored>>,
     down: AtomicBool,
     hang: AtomicBool,
+    corrupt: AtomicBool,
     calls: AtomicUsize,
 }
 
@@ -44,6 +45,7 @@ impl Fake {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         let down = self.0.down.load(Ordering::SeqCst);
         let hang = self.0.hang.load(Ordering::SeqCst);
+        let corrupt = self.0.corrupt.load(Ordering::SeqCst);
         Box::pin(async move {
             if hang {
                 std::future::pending::<()>().await;
@@ -53,6 +55,8 @@ impl Fake {
                     StorageErrorKind::Unavailable,
                     "connection refused",
                 ))
+            } else if corrupt {
+                Err(StorageError::new(StorageErrorKind::Corrupt, "WRONGTYPE"))
             } else {
                 Ok(())
             }
@@ -422,4 +426,25 @@ fn futures_are_send_and_debug_hides_values() {
         shown.contains("encryption: \"set\"") || shown.contains("encryption: set"),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn corrupt_data_in_l2_is_an_error_even_when_failing_open_and_not_an_outage() {
+    let (fake, clock) = (Fake::default(), clock());
+    let store = layered(&fake, &clock, true, None);
+    fake.0.corrupt.store(true, Ordering::SeqCst);
+    assert_eq!(
+        store.load("p").await.unwrap_err().kind,
+        StorageErrorKind::Corrupt
+    );
+    assert_eq!(
+        store
+            .save("p", b"x".to_vec(), SaveHint::default())
+            .await
+            .unwrap_err()
+            .kind,
+        StorageErrorKind::Corrupt
+    );
+    assert!(store.is_available());
+    assert_eq!(fake.calls(), 2);
 }
