@@ -226,6 +226,11 @@ impl<B: RemoteBackend> Layered<B> {
         &self.inner.backend
     }
 
+    /// msal's clock, as configured.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
     /// The L1 in front, if any.
     pub fn l1(&self) -> Option<&MemoryStore> {
         self.inner.l1.as_ref()

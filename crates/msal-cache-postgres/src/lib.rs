@@ -1,1 +1,368 @@
-//! msal-cache-postgres (being built).
+//! A PostgreSQL store for the msal token cache (sqlx).
+//!
+//! [`PostgresStore`] implements [`CacheStore`]: each cache partition is one
+//! row of a table
+//!
+//! ```sql
+//! CREATE TABLE "<schema>"."<table>" (
+//!     key        text PRIMARY KEY,        -- the partition key
+//!     value      bytea NOT NULL,          -- the document (encrypted if configured)
+//!     expires_at timestamptz NULL,        -- the partition's suggested expiry
+//!     updated_at timestamptz NOT NULL DEFAULT now()
+//! );
+//! ```
+//!
+//! created on demand (or by [`PostgresStore::ensure_schema`]). Rows whose
+//! `expires_at` has passed (by msal's clock) are never returned, and are
+//! deleted by [`PostgresStore::purge_expired`] and, opportunistically, by a
+//! save once per [`purge_interval`](PostgresStoreBuilder::purge_interval).
+//!
+//! Like the Redis store it takes an optional in-memory L1, optional
+//! encryption of values, and rides out an unavailable database: calls go on
+//! with L1 (or as misses, so the app asks the identity provider), the outage
+//! is logged once at warn and its end once at info.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), msal::storage::StorageError> {
+//! use msal::storage::StoreAccess;
+//! use msal_cache_postgres::PostgresStore;
+//!
+//! let store = PostgresStore::builder("postgres://app@db.internal/app")
+//!     .schema("auth")
+//!     .table("msal_token_cache")
+//!     .build()?;
+//! store.ensure_schema().await?; // optional: the first save would create it
+//! let hooks = StoreAccess::new(store);
+//! # Ok(()) }
+//! ```
+
+mod backend;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use msal::clock::Clock;
+use msal::http::BoxFuture;
+use msal::storage::{CacheStore, MemoryStore, SaveHint, StorageError, StorageErrorKind};
+pub use msal_cache_common::{EncryptionKey, RemoteBackend};
+use msal_cache_common::{LayerConfig, Layered};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::backend::{PostgresBackend, Sql};
+
+/// The schema used unless [`PostgresStoreBuilder::schema`] says otherwise.
+pub const DEFAULT_SCHEMA: &str = "public";
+/// The table used unless [`PostgresStoreBuilder::table`] says otherwise.
+pub const DEFAULT_TABLE: &str = "msal_token_cache";
+/// How often a save also purges expired rows, by default.
+pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The token cache in a PostgreSQL table, optionally behind an in-memory L1.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct PostgresStore {
+    layered: Layered<PostgresBackend>,
+    schema: Arc<str>,
+    table: Arc<str>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No URL (it may hold a password), no values.
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("layers", &self.layered)
+            .finish()
+    }
+}
+
+enum Connection {
+    Url(String),
+    Pool(PgPool),
+}
+
+impl PostgresStore {
+    /// Configures a store on the database at `url`. Connections are made on
+    /// first use, so an app can start while the database is down.
+    pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::new(Connection::Url(url.into()))
+    }
+
+    /// Configures a store on your pool, shared with the rest of your app.
+    /// Its acquire timeout applies, bounded by
+    /// [`PostgresStoreBuilder::operation_timeout`].
+    pub fn with_pool(pool: PgPool) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::new(Connection::Pool(pool))
+    }
+
+    /// Creates the schema, the table and its expiry index if they are missing.
+    ///
+    /// # Errors
+    /// The database's error, e.g. [`StorageErrorKind::Unavailable`].
+    pub async fn ensure_schema(&self) -> Result<(), StorageError> {
+        self.layered.backend().ensure_schema().await
+    }
+
+    /// Deletes every row whose expiry has passed; returns how many.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn purge_expired(&self) -> Result<u64, StorageError> {
+        self.layered
+            .backend()
+            .purge_expired(self.layered.clock().now())
+            .await
+    }
+
+    /// The schema holding the table.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The pool in use.
+    pub fn pool(&self) -> &PgPool {
+        &self.layered.backend().pool
+    }
+
+    /// The L1 in front, if any.
+    pub fn l1(&self) -> Option<&MemoryStore> {
+        self.layered.l1()
+    }
+
+    /// Whether the database is believed reachable (false from a failed call
+    /// until a successful one).
+    pub fn is_available(&self) -> bool {
+        self.layered.is_available()
+    }
+}
+
+impl CacheStore for PostgresStore {
+    fn load(&self, partition: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StorageError>> {
+        self.layered.load(partition)
+    }
+
+    fn save(
+        &self,
+        partition: &str,
+        document: Vec<u8>,
+        hint: SaveHint,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.layered.save(partition, document, hint)
+    }
+
+    fn remove(&self, partition: &str) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.layered.remove(partition)
+    }
+}
+
+/// Configures a [`PostgresStore`]. Setters never fail;
+/// [`build`](Self::build) reports a bad URL or name.
+#[must_use]
+pub struct PostgresStoreBuilder {
+    connection: Connection,
+    schema: String,
+    table: String,
+    create_on_demand: bool,
+    purge_interval: Option<Duration>,
+    layers: LayerConfig,
+}
+
+impl std::fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStoreBuilder")
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("create_on_demand", &self.create_on_demand)
+            .field("purge_interval", &self.purge_interval)
+            .field("layers", &self.layers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `name` is a plain SQL identifier (so it can be quoted as is).
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+/// Whether `url` has a PostgreSQL scheme (sqlx would take any).
+fn is_postgres_url(url: &str) -> bool {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("postgres" | "postgresql"))
+}
+
+impl PostgresStoreBuilder {
+    fn new(connection: Connection) -> Self {
+        Self {
+            connection,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            table: DEFAULT_TABLE.to_owned(),
+            create_on_demand: true,
+            purge_interval: Some(DEFAULT_PURGE_INTERVAL),
+            layers: LayerConfig::default(),
+        }
+    }
+
+    /// The schema holding the table (default [`DEFAULT_SCHEMA`]); letters,
+    /// digits and `_`, at most 63 characters.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The table's name (default [`DEFAULT_TABLE`]); same rules as the schema.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// Whether a statement that finds the schema or table missing creates
+    /// them and tries again (default `true`; turn off when the app's role may
+    /// not create tables and a migration does it).
+    pub fn create_on_demand(mut self, create: bool) -> Self {
+        self.create_on_demand = create;
+        self
+    }
+
+    /// How often a save also deletes expired rows (default
+    /// [`DEFAULT_PURGE_INTERVAL`]); `None`: only [`PostgresStore::purge_expired`].
+    pub fn purge_interval(mut self, interval: Option<Duration>) -> Self {
+        self.purge_interval = interval;
+        self
+    }
+
+    /// Puts an in-memory L1 in front of the database (see [`LayerConfig::l1`]).
+    pub fn l1(mut self, l1: MemoryStore) -> Self {
+        self.layers = self.layers.l1(l1);
+        self
+    }
+
+    /// Encrypts stored values (AES-256-GCM, a random nonce per value, the
+    /// partition key bound as associated data).
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.layers = self.layers.encryption_key(key);
+        self
+    }
+
+    /// msal's clock, for expiries, purges and the retry interval (default: system).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.layers = self.layers.clock(clock);
+        self
+    }
+
+    /// The longest one database call may take (default 2 s).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.layers = self.layers.operation_timeout(timeout);
+        self
+    }
+
+    /// While the database is unreachable, how often a call tries it again (default 5 s).
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.layers = self.layers.retry_interval(interval);
+        self
+    }
+
+    /// `true` (default): ride out an outage; `false`: report it as
+    /// [`StorageErrorKind::Unavailable`].
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.layers = self.layers.fail_open(fail_open);
+        self
+    }
+
+    /// Builds the store. No connection is made yet.
+    ///
+    /// # Errors
+    /// [`StorageErrorKind::Other`] for a URL that is not a PostgreSQL URL
+    /// (the message does not repeat it: it may hold a password) or a schema
+    /// or table name that is not a plain identifier.
+    pub fn build(self) -> Result<PostgresStore, StorageError> {
+        for (what, name) in [("schema", &self.schema), ("table", &self.table)] {
+            if !is_identifier(name) {
+                return Err(StorageError::new(
+                    StorageErrorKind::Other,
+                    format!(
+                        "the {what} name must be letters, digits and _ (at most 63), not {name:?}"
+                    ),
+                ));
+            }
+        }
+        let pool = match self.connection {
+            Connection::Pool(pool) => pool,
+            Connection::Url(url) if !is_postgres_url(&url) => {
+                return Err(StorageError::new(
+                    StorageErrorKind::Other,
+                    "invalid PostgreSQL URL",
+                ));
+            }
+            Connection::Url(url) => PgPoolOptions::new()
+                .max_connections(10)
+                // Short: the store has its own outage policy.
+                .acquire_timeout(Duration::from_secs(1))
+                .connect_lazy(&url)
+                .map_err(|_| {
+                    StorageError::new(StorageErrorKind::Other, "invalid PostgreSQL URL")
+                })?,
+        };
+        let backend = PostgresBackend::new(
+            pool,
+            Sql::new(&self.schema, &self.table),
+            self.create_on_demand,
+            self.purge_interval,
+        );
+        Ok(PostgresStore {
+            layered: Layered::new(backend, self.layers),
+            schema: self.schema.into(),
+            table: self.table.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_plain_identifiers() {
+        for ok in ["public", "_x", "msal_test_0f3a", "T1"] {
+            assert!(is_identifier(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a\"b",
+            "a b",
+            "x;drop table y",
+            &"a".repeat(64),
+            "é",
+        ] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_names_and_urls_are_errors_that_do_not_repeat_passwords() {
+        let err = PostgresStore::builder("postgres://u@h/db")
+            .table("x\"; drop")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind, StorageErrorKind::Other);
+        let err = PostgresStore::builder("mysql://u:hunter2@h/db")
+            .build()
+            .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+        let store = PostgresStore::builder("postgres://u:hunter2@127.0.0.1:1/db")
+            .build()
+            .unwrap();
+        assert!(!format!("{store:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,99 @@
+//! Helpers for tests on the machine's real PostgreSQL (DATABASE_URL).
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use msal::clock::ManualClock;
+use msal::storage::MemoryStore;
+use msal_cache_postgres::{PostgresStore, PostgresStoreBuilder};
+use sqlx::PgPool;
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// `host:port` of DATABASE_URL, for a TCP proxy in front of it.
+pub fn db_addr() -> String {
+    let url = url::Url::parse(&database_url()).expect("DATABASE_URL is a URL");
+    format!(
+        "{}:{}",
+        url.host_str().expect("DATABASE_URL has a host"),
+        url.port().unwrap_or(5432)
+    )
+}
+
+/// DATABASE_URL with its host and port replaced by `addr`.
+pub fn database_url_via(addr: std::net::SocketAddr) -> String {
+    let mut url = url::Url::parse(&database_url()).unwrap();
+    url.set_host(Some(&addr.ip().to_string())).unwrap();
+    url.set_port(Some(addr.port())).unwrap();
+    url.to_string()
+}
+
+/// A unique schema, dropped (with everything in it) when this is dropped,
+/// also on panic.
+pub struct Schema(pub String);
+
+impl Schema {
+    pub fn new() -> Self {
+        Self(format!("msal_test_{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0);
+        // Its own thread and runtime: Drop may run inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(pool) = PgPool::connect(&database_url()).await {
+                    let _ = sqlx::query(&statement).execute(&pool).await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A direct pool for checking what is really in the table.
+pub async fn raw() -> PgPool {
+    PgPool::connect(&database_url()).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL must run at {} for these tests: {e}",
+            database_url()
+        )
+    })
+}
+
+pub async fn count_rows(schema: &Schema, table: &str) -> i64 {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM \"{}\".\"{table}\"",
+        schema.0
+    ))
+    .fetch_one(&raw().await)
+    .await
+    .unwrap()
+}
+
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::at_unix(1_700_000_000))
+}
+
+pub fn l1(clock: &Arc<ManualClock>) -> MemoryStore {
+    MemoryStore::builder().clock(clock.clone()).build()
+}
+
+/// A builder on the real database with a unique schema and the manual clock.
+pub fn builder(schema: &Schema, clock: &Arc<ManualClock>) -> PostgresStoreBuilder {
+    PostgresStore::builder(database_url())
+        .schema(&schema.0)
+        .clock(clock.clone())
+        .retry_interval(Duration::from_secs(5))
+}

@@ -1,0 +1,171 @@
+//! The database going away mid-run and coming back, through a TCP proxy in
+//! front of the machine's PostgreSQL (the shared server itself is never
+//! stopped).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use msal::clock::ManualClock;
+use msal::storage::{CacheStore, SaveHint, StorageErrorKind};
+use msal_cache_postgres::{DEFAULT_TABLE, PostgresStore, PostgresStoreBuilder};
+use msal_test_support::{LogCapture, TcpProxy};
+
+const RETRY: Duration = Duration::from_secs(5);
+
+fn via(proxy: &TcpProxy, schema: &Schema, clock: &Arc<ManualClock>) -> PostgresStoreBuilder {
+    PostgresStore::builder(database_url_via(proxy.addr()))
+        .schema(&schema.0)
+        .clock(clock.clone())
+        .retry_interval(RETRY)
+        .operation_timeout(Duration::from_millis(700))
+}
+
+/// Probes (moving msal's clock past the retry interval each time) until the
+/// store uses the database again; the bound only stops a broken store from
+/// looping forever.
+async fn probe_until_available(store: &PostgresStore, clock: &ManualClock) -> usize {
+    for probe in 1..=10 {
+        clock.advance(RETRY);
+        let _ = store.load("probe").await;
+        if store.is_available() {
+            return probe;
+        }
+    }
+    panic!("the store did not recover within 10 probes");
+}
+
+async fn in_table(schema: &Schema, key: &str) -> bool {
+    let sql = format!(
+        "SELECT count(*) FROM \"{}\".\"{DEFAULT_TABLE}\" WHERE key = $1",
+        schema.0
+    );
+    sqlx::query_scalar::<_, i64>(&sql)
+        .bind(key)
+        .fetch_one(&raw().await)
+        .await
+        .unwrap()
+        == 1
+}
+
+#[tokio::test]
+async fn a_cut_database_is_ridden_out_with_l1_logged_once_and_recovered() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let (schema, clock) = (Schema::new(), clock());
+    let proxy = TcpProxy::start(db_addr()).await;
+    let store = via(&proxy, &schema, &clock).l1(l1(&clock)).build().unwrap();
+    store
+        .save("before", b"saved-before".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(in_table(&schema, "before").await);
+
+    proxy.cut();
+    for i in 0..25 {
+        assert_eq!(
+            store.load("before").await.unwrap().as_deref(),
+            Some(&b"saved-before"[..]),
+            "L1 answers"
+        );
+        assert_eq!(
+            store.load(&format!("never-{i}")).await.unwrap(),
+            None,
+            "a miss: the app asks the IdP"
+        );
+        store
+            .save(&format!("during-{i}"), b"d".to_vec(), SaveHint::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load(&format!("during-{i}")).await.unwrap().as_deref(),
+            Some(&b"d"[..])
+        );
+    }
+    assert!(!store.is_available());
+    assert!(
+        !in_table(&schema, "during-0").await,
+        "nothing reached the database during the outage"
+    );
+
+    proxy.restore();
+    probe_until_available(&store, &clock).await;
+    store
+        .save("after", b"a".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(
+        in_table(&schema, "after").await,
+        "writes reach the database again"
+    );
+
+    let text = logs.contents();
+    assert_eq!(
+        text.matches("token cache store unavailable").count(),
+        1,
+        "warn once: {text}"
+    );
+    assert_eq!(
+        text.matches("token cache store available again").count(),
+        1,
+        "info once: {text}"
+    );
+    assert!(text.contains("postgres"), "{text}");
+    assert!(
+        !text.contains("saved-before") && !text.contains("during-"),
+        "no values or keys logged: {text}"
+    );
+}
+
+#[tokio::test]
+async fn without_l1_an_outage_is_a_miss_and_fail_closed_reports_it() {
+    let (schema, clock) = (Schema::new(), clock());
+    let proxy = TcpProxy::start(db_addr()).await;
+    let open = via(&proxy, &schema, &clock).build().unwrap();
+    let closed = via(&proxy, &schema, &clock)
+        .fail_open(false)
+        .build()
+        .unwrap();
+    open.save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(closed.load("p").await.unwrap().is_some());
+
+    proxy.cut();
+    assert_eq!(open.load("p").await.unwrap(), None);
+    open.save("q", b"y".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let err = closed.load("p").await.unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Unavailable, "{err}");
+
+    proxy.restore();
+    probe_until_available(&open, &clock).await;
+    assert_eq!(
+        open.load("p").await.unwrap().as_deref(),
+        Some(&b"x"[..]),
+        "the database kept its rows"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_database_times_out_instead_of_hanging_the_app() {
+    let (schema, clock) = (Schema::new(), clock());
+    let proxy = TcpProxy::start(db_addr()).await;
+    let store = via(&proxy, &schema, &clock)
+        .operation_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    proxy.stall();
+    assert_eq!(store.load("p").await.unwrap(), None);
+    assert!(!store.is_available());
+    proxy.restore();
+    probe_until_available(&store, &clock).await;
+    assert_eq!(store.load("p").await.unwrap().as_deref(), Some(&b"x"[..]));
+}

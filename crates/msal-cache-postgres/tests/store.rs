@@ -1,0 +1,380 @@
+//! PostgresStore on the machine's real PostgreSQL: table, expiry and purge,
+//! L1, encryption, isolation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use msal::clock::Clock;
+use msal::storage::{
+    CacheAccess, CacheAccessArgs, CacheStore, SaveHint, StorageErrorKind, StoreAccess,
+};
+use msal_cache_postgres::{DEFAULT_TABLE, EncryptionKey, PostgresStore};
+use sqlx::Row;
+
+async fn raw_row(store: &PostgresStore, key: &str) -> Option<(Vec<u8>, Option<f64>)> {
+    let sql = format!(
+        "SELECT value, extract(epoch FROM expires_at)::float8 FROM \"{}\".\"{}\" WHERE key = $1",
+        store.schema(),
+        store.table()
+    );
+    sqlx::query(&sql)
+        .bind(key)
+        .fetch_optional(&raw().await)
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1)))
+}
+
+#[tokio::test]
+async fn creates_its_table_on_demand_and_keeps_one_row_per_partition() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).build().unwrap();
+    assert_eq!(store.table(), DEFAULT_TABLE);
+    // Nothing exists yet: a load is a plain miss, and creates the table.
+    assert_eq!(store.load("cid_tid_AppTokenCache").await.unwrap(), None);
+    assert!(store.is_available());
+
+    let expiry = clock.now() + Duration::from_secs(3_600);
+    store
+        .save(
+            "cid_tid_AppTokenCache",
+            b"{\"v\":1}".to_vec(),
+            SaveHint::expiring_at(Some(expiry)),
+        )
+        .await
+        .unwrap();
+    let (value, expires) = raw_row(&store, "cid_tid_AppTokenCache").await.unwrap();
+    assert_eq!(value, b"{\"v\":1}");
+    assert_eq!(expires, Some(1_700_003_600.0));
+    assert_eq!(
+        store
+            .load("cid_tid_AppTokenCache")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{\"v\":1}"[..])
+    );
+
+    store
+        .save(
+            "cid_tid_AppTokenCache",
+            b"{\"v\":2}".to_vec(),
+            SaveHint::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_row(&store, "cid_tid_AppTokenCache").await.unwrap(),
+        (b"{\"v\":2}".to_vec(), None)
+    );
+    assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 1);
+    store.remove("cid_tid_AppTokenCache").await.unwrap();
+    assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 0);
+    assert_eq!(store.load("cid_tid_AppTokenCache").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn ensure_schema_is_idempotent_under_concurrency_and_makes_the_documented_table() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).table("tokens").build().unwrap();
+    let runs: Vec<_> = (0..6).map(|_| store.ensure_schema()).collect();
+    for result in futures::future::join_all(runs).await {
+        result.unwrap();
+    }
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text, is_nullable::text FROM information_schema.columns \
+         WHERE table_schema = $1 AND table_name = 'tokens' ORDER BY ordinal_position",
+    )
+    .bind(&schema.0)
+    .fetch_all(&raw().await)
+    .await
+    .unwrap();
+    let columns: Vec<_> = columns
+        .iter()
+        .map(|(n, t, null)| format!("{n} {t} {null}"))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "key text NO",
+            "value bytea NO",
+            "expires_at timestamp with time zone YES",
+            "updated_at timestamp with time zone NO"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn expired_rows_are_ignored_then_purged() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .purge_interval(None)
+        .build()
+        .unwrap();
+    let soon = SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(60)));
+    store.save("expiring", b"a".to_vec(), soon).await.unwrap();
+    store
+        .save("kept", b"b".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let later = SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(600)));
+    store.save("later", b"c".to_vec(), later).await.unwrap();
+
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        store.load("expiring").await.unwrap(),
+        None,
+        "expired by msal's clock"
+    );
+    assert!(
+        raw_row(&store, "expiring").await.is_some(),
+        "still in the table until purged"
+    );
+    assert_eq!(store.purge_expired().await.unwrap(), 1);
+    assert_eq!(
+        raw_row(&store, "expiring").await,
+        None,
+        "the expired partition disappeared"
+    );
+    assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 2);
+    assert_eq!(store.purge_expired().await.unwrap(), 0);
+    assert!(store.load("kept").await.unwrap().is_some());
+    assert!(store.load("later").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn saves_purge_opportunistically_once_per_interval() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .purge_interval(Some(Duration::from_secs(600)))
+        .build()
+        .unwrap();
+    // This first save purges (nothing yet) and schedules the next purge.
+    store
+        .save(
+            "a",
+            b"x".to_vec(),
+            SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(10))),
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(20));
+    store
+        .save("b", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(
+        raw_row(&store, "a").await.is_some(),
+        "not yet: inside the purge interval"
+    );
+    clock.advance(Duration::from_secs(600));
+    store
+        .save("c", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(raw_row(&store, "a").await, None, "purged by a save");
+    assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 2);
+}
+
+#[tokio::test]
+async fn saving_an_already_expired_partition_deletes_its_row() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).build().unwrap();
+    store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    store
+        .save("p", b"y".to_vec(), SaveHint::expiring_at(Some(clock.now())))
+        .await
+        .unwrap();
+    assert_eq!(raw_row(&store, "p").await, None);
+}
+
+#[tokio::test]
+async fn l1_reads_through_with_the_row_expiry_then_serves_hits_alone() {
+    let (schema, clock) = (Schema::new(), clock());
+    let plain = builder(&schema, &clock).build().unwrap();
+    let layered = builder(&schema, &clock).l1(l1(&clock)).build().unwrap();
+    plain
+        .save(
+            "p",
+            b"from-db".to_vec(),
+            SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(120))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        layered.load("p").await.unwrap().as_deref(),
+        Some(&b"from-db"[..])
+    );
+    sqlx::query(&format!("DELETE FROM \"{}\".\"{DEFAULT_TABLE}\"", schema.0))
+        .execute(&raw().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        layered.load("p").await.unwrap().as_deref(),
+        Some(&b"from-db"[..]),
+        "an L1 hit"
+    );
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(
+        layered.load("p").await.unwrap(),
+        None,
+        "the L1 copy expired with the row"
+    );
+
+    layered
+        .save("q", b"both".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(raw_row(&layered, "q").await.unwrap().0, b"both");
+    assert!(layered.l1().unwrap().load("q").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn values_are_encrypted_in_the_table_and_a_wrong_key_is_corrupt() {
+    let (schema, clock) = (Schema::new(), clock());
+    let key = EncryptionKey::generate();
+    let store = builder(&schema, &clock)
+        .encryption_key(key.clone())
+        .build()
+        .unwrap();
+    let doc = br#"{"RefreshToken":{"x":{"secret":"rt-top-secret"}}}"#.to_vec();
+    store
+        .save("uid.utid", doc.clone(), SaveHint::default())
+        .await
+        .unwrap();
+    let (value, _) = raw_row(&store, "uid.utid").await.unwrap();
+    assert!(!value.windows(10).any(|w| w == b"top-secret"));
+
+    assert_eq!(
+        builder(&schema, &clock)
+            .encryption_key(key)
+            .build()
+            .unwrap()
+            .load("uid.utid")
+            .await
+            .unwrap(),
+        Some(doc)
+    );
+    let wrong = builder(&schema, &clock)
+        .encryption_key(EncryptionKey::generate())
+        .build()
+        .unwrap();
+    assert_eq!(
+        wrong.load("uid.utid").await.unwrap_err().kind,
+        StorageErrorKind::Corrupt
+    );
+    assert!(wrong.is_available());
+
+    let mut tampered = value.clone();
+    tampered[5] ^= 1;
+    sqlx::query(&format!(
+        "UPDATE \"{}\".\"{DEFAULT_TABLE}\" SET value = $1",
+        schema.0
+    ))
+    .bind(tampered)
+    .execute(&raw().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        store.load("uid.utid").await.unwrap_err().kind,
+        StorageErrorKind::Corrupt
+    );
+}
+
+#[tokio::test]
+async fn without_create_on_demand_a_missing_table_is_reported() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .create_on_demand(false)
+        .fail_open(false)
+        .build()
+        .unwrap();
+    let err = store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+    assert!(
+        !store.is_available(),
+        "counted as an outage: logged once, probed again later"
+    );
+    store.ensure_schema().await.unwrap();
+    clock.advance(Duration::from_secs(5));
+    store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(store.load("p").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn schemas_and_partitions_are_isolated_and_a_callers_pool_works() {
+    let (a, b, clock) = (Schema::new(), Schema::new(), clock());
+    let app_a = PostgresStore::with_pool(raw().await)
+        .schema(&a.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app_b = builder(&b, &clock).build().unwrap();
+    app_a
+        .save("p", b"a".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(app_b.load("p").await.unwrap(), None);
+    assert_eq!(app_a.load("p2").await.unwrap(), None);
+    assert_eq!(app_a.load("p").await.unwrap().as_deref(), Some(&b"a"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_on_many_partitions_each_see_their_own() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).build().unwrap();
+    store.ensure_schema().await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..5 {
+                    let partition = format!("cid_tenant{i}_AppTokenCache");
+                    let doc = format!("{{\"tenant\":{i},\"round\":{round}}}").into_bytes();
+                    store
+                        .save(&partition, doc.clone(), SaveHint::default())
+                        .await
+                        .unwrap();
+                    assert_eq!(store.load(&partition).await.unwrap(), Some(doc));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 40);
+    assert!(store.is_available());
+}
+
+#[tokio::test]
+async fn works_as_cache_access_hooks() {
+    let (schema, clock) = (Schema::new(), clock());
+    let hooks = StoreAccess::new(builder(&schema, &clock).build().unwrap());
+    let args = CacheAccessArgs::new(Some("assertion-hash"), false);
+    assert_eq!(hooks.before_access(args).await.unwrap(), None);
+    let expiry = clock.now() + Duration::from_secs(3_599);
+    hooks
+        .after_access(args.after(true, Some(expiry)), Some(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        hooks.before_access(args).await.unwrap().as_deref(),
+        Some(&b"{}"[..])
+    );
+    assert_eq!(
+        raw_row(hooks.store(), "assertion-hash").await.unwrap().1,
+        Some(1_700_003_599.0)
+    );
+}
