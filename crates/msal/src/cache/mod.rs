@@ -1,1 +1,193 @@
-//! The token cache. (Being built: see issue 2.)
+//! The token cache: the unified MSAL cache format, indexed in memory.
+//!
+//! [`TokenCache`] holds one cache document (the JSON that MSAL Python,
+//! .NET, Node and Go share; spec: `cache-format.md`). What it writes is what
+//! MSAL Python writes, entry for entry and byte for byte; what it reads it
+//! tolerates from every MSAL. The API contract with the engine is
+//! `docs/dev/cache-api.md`.
+//!
+//! # How it is fast on large caches
+//! Loading does not decode entries: one validating pass records where each
+//! entry's text lies and the few fields lookups need (as spans), and builds
+//! hash indexes on them. Lookups probe those indexes, so their cost does not
+//! grow with the number of accounts. Saving copies the text of every entry
+//! that nobody changed, and re-formats only entries that were written in
+//! another layout.
+//!
+//! # Example
+//! ```
+//! use msal::cache::{AccessTokenQuery, TokenCache, TokenResponse, TokenResponseRecord, AuthorityType};
+//! use msal::secret::AccessTokenSecret;
+//!
+//! let mut cache = TokenCache::new();
+//! let response = TokenResponse {
+//!     access_token: Some(AccessTokenSecret::new("at")),
+//!     expires_in: Some(3600),
+//!     ..TokenResponse::default()
+//! };
+//! let scopes = vec!["https://graph.microsoft.com/.default".to_owned()];
+//! cache.add(&TokenResponseRecord {
+//!     client_id: "my-app",
+//!     environment: "login.microsoftonline.com",
+//!     realm: "contoso.onmicrosoft.com",
+//!     authority_type: AuthorityType::Mssts,
+//!     requested_scopes: &scopes,
+//!     response: &response,
+//!     account_source: None,
+//!     username_hint: None,
+//!     user_assertion_hash: None,
+//!     refresh_token_to_rotate: None,
+//!     now: 1_700_000_000,
+//! })?;
+//! let found = cache.find_access_token(
+//!     &AccessTokenQuery {
+//!         client_id: "my-app",
+//!         environments: &["login.microsoftonline.com"],
+//!         realms: &["contoso.onmicrosoft.com"],
+//!         scopes: &["https://graph.microsoft.com/.default"],
+//!         ..AccessTokenQuery::default()
+//!     },
+//!     1_700_000_100,
+//! );
+//! assert_eq!(found.unwrap().secret.expose_secret(), "at");
+//! let text = cache.serialize();
+//! assert!(TokenCache::deserialize(&text)?.find_access_token(&AccessTokenQuery::default(), 0).is_none());
+//! # Ok::<(), msal::Error>(())
+//! ```
+
+pub mod client_info;
+pub mod id_token;
+pub mod keys;
+pub mod scopes;
+
+mod add;
+mod document;
+mod index;
+mod json;
+mod lookup;
+mod model;
+mod remove;
+mod store;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub use model::{
+    AccessTokenQuery, Account, AppMetadata, AuthorityType, CachedAccessToken, CachedIdToken,
+    CachedRefreshToken, EntryHandle, RefreshTokenQuery, TokenResponse, TokenResponseRecord,
+};
+
+use document::{Top, Unknown};
+use index::{AccFields, AppFields, AtFields, IdtFields, RtFields};
+use store::{Section, Seed};
+
+/// Sentinel of `TokenCache::max_expiry`: not computed since the last change.
+const EXPIRY_UNKNOWN: i64 = i64::MIN;
+/// Sentinel of `TokenCache::max_expiry`: no access token.
+const EXPIRY_NONE: i64 = i64::MIN + 1;
+
+/// An in-memory token cache with indexes, in the unified MSAL format.
+///
+/// Not internally locked: share it behind a `Mutex`.
+pub struct TokenCache {
+    /// The text of the last loaded document; unchanged entries point into it.
+    src: Box<str>,
+    /// Top-level members in document order.
+    order: Vec<Top>,
+    /// Top-level members msal does not know.
+    unknown: Vec<Unknown>,
+    at: Section<AtFields>,
+    rt: Section<RtFields>,
+    idt: Section<IdtFields>,
+    acc: Section<AccFields>,
+    app: Section<AppFields>,
+    seed: Seed,
+    changed: bool,
+    /// Memo of `latest_access_token_expiry` (a sentinel when unknown).
+    max_expiry: AtomicI64,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for TokenCache {
+    fn clone(&self) -> Self {
+        Self {
+            src: self.src.clone(),
+            order: self.order.clone(),
+            unknown: self.unknown.clone(),
+            at: self.at.clone(),
+            rt: self.rt.clone(),
+            idt: self.idt.clone(),
+            acc: self.acc.clone(),
+            app: self.app.clone(),
+            seed: self.seed.clone(),
+            changed: self.changed,
+            max_expiry: AtomicI64::new(self.max_expiry.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenCache {
+    // Counts only: entries hold tokens and account ids.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("access_tokens", &self.at.live)
+            .field("refresh_tokens", &self.rt.live)
+            .field("id_tokens", &self.idt.live)
+            .field("accounts", &self.acc.live)
+            .field("app_metadata", &self.app.live)
+            .field("unknown_members", &self.unknown.len())
+            .field("changed", &self.changed)
+            .finish()
+    }
+}
+
+impl TokenCache {
+    /// An empty cache (serializes as `{}`).
+    pub fn new() -> Self {
+        let seed = Seed::default();
+        Self {
+            src: Box::from(""),
+            order: Vec::new(),
+            unknown: Vec::new(),
+            at: Section::new(seed.clone()),
+            rt: Section::new(seed.clone()),
+            idt: Section::new(seed.clone()),
+            acc: Section::new(seed.clone()),
+            app: Section::new(seed.clone()),
+            seed,
+            changed: false,
+            max_expiry: AtomicI64::new(EXPIRY_NONE),
+        }
+    }
+
+    /// Whether the cache changed since it was created, loaded or
+    /// [`mark_unchanged`](Self::mark_unchanged) was called.
+    pub fn has_state_changed(&self) -> bool {
+        self.changed
+    }
+
+    /// Records that the current state has been saved.
+    pub fn mark_unchanged(&mut self) {
+        self.changed = false;
+    }
+
+    /// Number of live entries per section: access tokens, refresh tokens,
+    /// ID tokens, accounts, app metadata (unusable entries included).
+    pub fn entry_counts(&self) -> [usize; 5] {
+        [
+            self.at.live,
+            self.rt.live,
+            self.idt.live,
+            self.acc.live,
+            self.app.live,
+        ]
+    }
+
+    fn touched_access_tokens(&mut self) {
+        self.max_expiry.store(EXPIRY_UNKNOWN, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,377 @@
+//! Lookups: access, refresh and ID tokens, app metadata, accounts.
+//!
+//! Each lookup probes an index (a few hash probes) and then checks every
+//! candidate field by field, with the same rules a full scan would apply.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use crate::secret::{AccessTokenSecret, IdTokenSecret, RefreshTokenSecret};
+
+use super::index::{AtFields, Hai, app_key, at_key, idt_key, owner_key};
+use super::model::{
+    AccessTokenQuery, Account, AppMetadata, CachedAccessToken, CachedIdToken, CachedRefreshToken,
+    EntryHandle, RefreshTokenQuery,
+};
+use super::store::{Slot, Text};
+use super::{EXPIRY_NONE, EXPIRY_UNKNOWN, TokenCache, scopes};
+
+/// Authority types listed by `accounts()`: MSAL Python's two, plus the
+/// one MSAL Node writes for other OIDC providers.
+const LISTED_AUTHORITY_TYPES: [&str; 3] = ["MSSTS", "ADFS", "Generic"];
+
+fn eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn field<'a>(t: &'a Option<Text>, base: &'a str) -> Option<&'a str> {
+    t.as_ref().map(|t| t.get(base))
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+/// Whether an entry's owner is `want` (`None` = app token).
+fn owner_is(hai: &Hai, base: &str, want: Option<&str>) -> bool {
+    match (hai.owner(base), want) {
+        (Some(None), None) => true,
+        (Some(Some(h)), Some(w)) => eq(h, w),
+        _ => false,
+    }
+}
+
+/// An optional partition field: a query value must be matched, no query
+/// value means the entry must have none.
+fn partition_ok(entry: Option<&str>, query: Option<&str>) -> bool {
+    match (non_empty(entry), non_empty(query)) {
+        (None, None) => true,
+        (Some(e), Some(q)) => eq(e, q),
+        _ => false,
+    }
+}
+
+/// Whether an access token entry matches `q` (expiry aside).
+pub(crate) fn at_matches(
+    slot: &Slot<AtFields>,
+    src: &str,
+    q: &AccessTokenQuery<'_>,
+    check_scopes: bool,
+) -> bool {
+    let base = slot.body.base(src);
+    let f = &slot.f;
+    let credential_type = field(&f.credential_type, base).unwrap_or("");
+    let token_type = field(&f.token_type, base).unwrap_or("Bearer");
+    let wanted_type = q.token_type.unwrap_or("Bearer");
+    let type_ok = if eq(wanted_type, "Bearer") {
+        eq(credential_type, "AccessToken") && eq(token_type, "Bearer")
+    } else {
+        (eq(credential_type, "AccessToken") || eq(credential_type, "AccessToken_With_AuthScheme"))
+            && eq(token_type, wanted_type)
+    };
+    type_ok
+        && f.secret.is_some()
+        && f.expires_on.is_some()
+        && owner_is(&f.hai, base, non_empty(q.home_account_id))
+        && field(&f.client_id, base).is_some_and(|c| eq(c, q.client_id))
+        && field(&f.environment, base).is_some_and(|e| q.environments.iter().any(|w| eq(e, w)))
+        && (q.realms.is_empty()
+            || q.realms
+                .iter()
+                .any(|w| eq(field(&f.realm, base).unwrap_or(""), w)))
+        && (!check_scopes || scopes::is_subset(q.scopes, field(&f.target, base).unwrap_or("")))
+        && q.key_id
+            .is_none_or(|k| field(&f.key_id, base).or(field(&f.key_id_alt, base)) == Some(k))
+        && partition_ok(field(&f.ext_cache_key, base), q.ext_cache_key)
+        && partition_ok(
+            field(&f.uah, base).or(field(&f.uah_alt, base)),
+            q.user_assertion_hash,
+        )
+}
+
+impl TokenCache {
+    /// Candidate access token ids for `q`, from the index.
+    fn at_candidates(&self, q: &AccessTokenQuery<'_>) -> Vec<u32> {
+        let owner = non_empty(q.home_account_id);
+        let mut ids = Vec::new();
+        for env in q.environments {
+            if q.realms.is_empty() {
+                ids.extend_from_slice(self.at.ix[1].get(owner_key(
+                    &self.seed,
+                    owner,
+                    env,
+                    q.client_id,
+                )));
+            }
+            for realm in q.realms {
+                ids.extend_from_slice(self.at.ix[0].get(at_key(
+                    &self.seed,
+                    owner,
+                    env,
+                    q.client_id,
+                    realm,
+                )));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The unexpired (`expires_on > now`) access token matching `q` with the
+    /// latest expiry. The caller applies its refresh buffer.
+    pub fn find_access_token(
+        &self,
+        q: &AccessTokenQuery<'_>,
+        now: i64,
+    ) -> Option<CachedAccessToken> {
+        let src = &*self.src;
+        let mut best: Option<(&Slot<AtFields>, i64)> = None;
+        for id in self.at_candidates(q) {
+            let Some(slot) = self.at.get(id) else {
+                continue;
+            };
+            let Some(exp) = slot.f.expires_on else {
+                continue;
+            };
+            if exp > now && at_matches(slot, src, q, true) && best.is_none_or(|(_, b)| exp > b) {
+                best = Some((slot, exp));
+            }
+        }
+        let (slot, expires_on) = best?;
+        let base = slot.body.base(src);
+        let f = &slot.f;
+        Some(CachedAccessToken {
+            secret: AccessTokenSecret::new(field(&f.secret, base).unwrap_or("")),
+            token_type: field(&f.token_type, base).unwrap_or("Bearer").to_owned(),
+            target: field(&f.target, base).unwrap_or("").to_owned(),
+            expires_on,
+            extended_expires_on: f
+                .extended_expires_on
+                .or(f.ext_expires_on)
+                .unwrap_or(expires_on),
+            refresh_on: f.refresh_on,
+            realm: field(&f.realm, base).unwrap_or("").to_owned(),
+            environment: field(&f.environment, base).unwrap_or("").to_owned(),
+            home_account_id: f.hai.owner(base).flatten().map(str::to_owned),
+        })
+    }
+
+    /// Deletes the access tokens matching `q` (whatever their scopes) that
+    /// expired before `now`, as MSAL Python does while it searches.
+    pub fn remove_expired_access_tokens(&mut self, q: &AccessTokenQuery<'_>, now: i64) {
+        let src = &*self.src;
+        let expired: Vec<u32> = self
+            .at_candidates(q)
+            .into_iter()
+            .filter(|&id| {
+                self.at.get(id).is_some_and(|s| {
+                    s.f.expires_on.is_some_and(|e| e < now) && at_matches(s, src, q, false)
+                })
+            })
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        for id in expired {
+            self.remove_at(id);
+        }
+        self.at.compact(&self.src);
+    }
+
+    /// The refresh tokens of an account: newest `last_modification_time`
+    /// first (then in the order of `q.environments`, then document order).
+    pub fn find_refresh_tokens(&self, q: &RefreshTokenQuery<'_>) -> Vec<CachedRefreshToken> {
+        let src = &*self.src;
+        if q.home_account_id.is_empty() {
+            return Vec::new();
+        }
+        let mut found: Vec<(i64, usize, u32)> = Vec::new();
+        for (rank, env) in q.environments.iter().enumerate() {
+            for &id in self.rt.ix[0].get(owner_key(&self.seed, Some(q.home_account_id), env, "")) {
+                let Some(slot) = self.rt.get(id) else {
+                    continue;
+                };
+                let base = slot.body.base(src);
+                let f = &slot.f;
+                let ok = field(&f.credential_type, base).is_some_and(|c| eq(c, "RefreshToken"))
+                    && f.secret.is_some()
+                    && owner_is(&f.hai, base, Some(q.home_account_id))
+                    && field(&f.environment, base).is_some_and(|e| eq(e, env))
+                    && q.client_id
+                        .is_none_or(|c| field(&f.client_id, base).is_some_and(|x| eq(x, c)))
+                    && q.family_id
+                        .is_none_or(|fam| non_empty(field(&f.family_id, base)) == Some(fam))
+                    && partition_ok(
+                        field(&f.uah, base).or(field(&f.uah_alt, base)),
+                        q.user_assertion_hash,
+                    );
+                if ok && !found.iter().any(|&(_, _, x)| x == id) {
+                    found.push((f.last_modification_time.unwrap_or(i64::MIN), rank, id));
+                }
+            }
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        found
+            .into_iter()
+            .filter_map(|(_, _, id)| {
+                let slot = self.rt.get(id)?;
+                let base = slot.body.base(src);
+                Some(CachedRefreshToken {
+                    secret: RefreshTokenSecret::new(field(&slot.f.secret, base)?),
+                    client_id: field(&slot.f.client_id, base).unwrap_or("").to_owned(),
+                    family_id: non_empty(field(&slot.f.family_id, base)).map(str::to_owned),
+                    handle: EntryHandle {
+                        key: slot.key.get(src).to_owned(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The ID token of an account for `client_id`, in `realm` if given (the
+    /// first environment that has one wins).
+    pub fn find_id_token(
+        &self,
+        home_account_id: &str,
+        environments: &[&str],
+        client_id: &str,
+        realm: Option<&str>,
+    ) -> Option<CachedIdToken> {
+        let src = &*self.src;
+        for env in environments {
+            for &id in self.idt.ix[0].get(idt_key(&self.seed, home_account_id, env, client_id)) {
+                let Some(slot) = self.idt.get(id) else {
+                    continue;
+                };
+                let base = slot.body.base(src);
+                let f = &slot.f;
+                let ok = field(&f.credential_type, base).is_some_and(|c| eq(c, "IdToken"))
+                    && owner_is(&f.hai, base, Some(home_account_id))
+                    && field(&f.environment, base).is_some_and(|e| eq(e, env))
+                    && field(&f.client_id, base).is_some_and(|c| eq(c, client_id))
+                    && realm.is_none_or(|r| eq(field(&f.realm, base).unwrap_or(""), r));
+                if let (true, Some(secret)) = (ok, field(&f.secret, base)) {
+                    return Some(CachedIdToken {
+                        secret: IdTokenSecret::new(secret),
+                        realm: field(&f.realm, base).unwrap_or("").to_owned(),
+                        environment: field(&f.environment, base).unwrap_or("").to_owned(),
+                        client_id: field(&f.client_id, base).unwrap_or("").to_owned(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// The AppMetadata of `client_id` (the first environment that has one).
+    pub fn app_metadata(&self, environments: &[&str], client_id: &str) -> Option<AppMetadata> {
+        let src = &*self.src;
+        for env in environments {
+            for &id in self.app.ix[0].get(app_key(&self.seed, env, client_id)) {
+                let Some(slot) = self.app.get(id) else {
+                    continue;
+                };
+                let base = slot.body.base(src);
+                let f = &slot.f;
+                let (Some(e), Some(c)) = (field(&f.environment, base), field(&f.client_id, base))
+                else {
+                    continue;
+                };
+                if eq(e, env) && eq(c, client_id) {
+                    return Some(AppMetadata {
+                        client_id: c.to_owned(),
+                        environment: e.to_owned(),
+                        family_id: non_empty(field(&f.family_id, base)).map(str::to_owned),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// The signed-in accounts (spec 6.1): the Account entries of the first
+    /// environment in `environments` that has any (the configured host
+    /// first, then its aliases), of type MSSTS, ADFS or Generic, one per
+    /// `home_account_id` (the last entry wins, at the first one's place).
+    /// An empty `environments` lists every environment.
+    pub fn accounts(&self, environments: &[&str]) -> Vec<Account> {
+        if environments.is_empty() {
+            return self.accounts_where(|_| true);
+        }
+        for env in environments {
+            let found = self.accounts_where(|e| eq(e, env));
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Vec::new()
+    }
+
+    fn accounts_where(&self, env_ok: impl Fn(&str) -> bool) -> Vec<Account> {
+        let src = &*self.src;
+        let mut out: Vec<Account> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (_, slot) in self.acc.iter() {
+            let base = slot.body.base(src);
+            let f = &slot.f;
+            let (Some(Some(hai)), Some(env), Some(kind)) = (
+                f.hai.owner(base),
+                field(&f.environment, base),
+                field(&f.authority_type, base),
+            ) else {
+                continue;
+            };
+            if !env_ok(env) || !LISTED_AUTHORITY_TYPES.contains(&kind) {
+                continue;
+            }
+            let account = Account {
+                home_account_id: hai.to_owned(),
+                environment: env.to_owned(),
+                realm: field(&f.realm, base).unwrap_or("").to_owned(),
+                local_account_id: field(&f.local_account_id, base).unwrap_or("").to_owned(),
+                username: field(&f.username, base).unwrap_or("").to_owned(),
+                authority_type: kind.to_owned(),
+                account_source: field(&f.account_source, base).map(str::to_owned),
+                name: field(&f.name, base).map(str::to_owned),
+            };
+            match seen.get(hai) {
+                Some(&i) => out[i] = account,
+                None => {
+                    seen.insert(hai, out.len());
+                    out.push(account);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the cache holds any refresh token.
+    pub fn has_refresh_tokens(&self) -> bool {
+        let src = &*self.src;
+        self.rt.iter().any(|(_, s)| {
+            s.f.secret.is_some()
+                && field(&s.f.credential_type, s.body.base(src))
+                    .is_some_and(|c| eq(c, "RefreshToken"))
+        })
+    }
+
+    /// The latest `expires_on` of any access token (for a storage expiry hint).
+    pub fn latest_access_token_expiry(&self) -> Option<i64> {
+        let memo = self.max_expiry.load(Ordering::Relaxed);
+        let value = if memo == EXPIRY_UNKNOWN {
+            let max = self
+                .at
+                .iter()
+                .filter_map(|(_, s)| s.f.expires_on)
+                .max()
+                .unwrap_or(EXPIRY_NONE);
+            self.max_expiry
+                .store(max.max(EXPIRY_NONE), Ordering::Relaxed);
+            max
+        } else {
+            memo
+        };
+        (value > EXPIRY_NONE).then_some(value)
+    }
+}
