@@ -1,0 +1,136 @@
+//! OAuth error bodies mapped to [`Error`]: what needs the user becomes
+//! [`Error::UiRequired`], the rest [`Error::Service`].
+
+use crate::error::{Error, ServiceError, UiRequiredReason};
+use crate::http::HttpResponse;
+use crate::transport::{CLIENT_REQUEST_ID, service_error};
+
+/// Suberrors that only say "sign in again" (MSAL Python classifies them as
+/// an empty string); they are still passed on in [`Error::UiRequired`].
+pub const PLAIN_SUBERRORS: &[&str] = &[
+    "bad_token",
+    "token_expired",
+    "protection_policy_required",
+    "client_mismatch",
+    "device_authentication_failed",
+];
+
+/// Maps an OAuth error to the error a caller acts on.
+///
+/// `invalid_grant` → [`UiRequiredReason::InvalidGrant`]; `interaction_required`,
+/// `consent_required`, `login_required` → [`UiRequiredReason::InteractionRequired`];
+/// both carry the `suberror` and `claims`. Anything else stays a
+/// [`Error::Service`] with every field.
+pub fn from_service(e: ServiceError) -> Error {
+    let reason = match e.error.as_str() {
+        "invalid_grant" => UiRequiredReason::InvalidGrant,
+        "interaction_required" | "consent_required" | "login_required" => {
+            UiRequiredReason::InteractionRequired
+        }
+        _ => return Error::Service(Box::new(e)),
+    };
+    // The description and codes are lost in UiRequired; keep them in the log
+    // (codes only: descriptions may name the user).
+    tracing::debug!(
+        error = %e.error, suberror = e.suberror.as_deref().unwrap_or(""), codes = ?e.error_codes,
+        correlation_id = e.correlation_id.as_deref().unwrap_or(""), "identity provider requires interaction"
+    );
+    Error::UiRequired {
+        reason,
+        suberror: e.suberror,
+        claims: e.claims,
+    }
+}
+
+/// The error for a non-success `response` from a token-style endpoint.
+pub fn from_response(response: &HttpResponse, what: &str) -> Error {
+    match service_error(response) {
+        Some(e) => from_service(e),
+        None => {
+            let echoed = response
+                .headers()
+                .get(CLIENT_REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(|id| format!(" (correlation id {id})"))
+                .unwrap_or_default();
+            Error::protocol(format!(
+                "the {what} answered HTTP {} without an OAuth error body{echoed}",
+                response.status()
+            ))
+        }
+    }
+}
+
+/// Whether `e` is an OAuth error from the service carrying `code`.
+pub fn is_service_code(e: &Error, code: &str) -> bool {
+    matches!(e, Error::Service(s) if s.error == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> HttpResponse {
+        http::Response::builder()
+            .status(status)
+            .header(CLIENT_REQUEST_ID, "cid-1")
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn ui_required_codes_carry_suberror_and_claims() {
+        let e = from_response(
+            &resp(
+                400,
+                r#"{"error":"invalid_grant","suberror":"basic_action","claims":"{\"a\":1}"}"#,
+            ),
+            "token endpoint",
+        );
+        match e {
+            Error::UiRequired {
+                reason,
+                suberror,
+                claims,
+            } => {
+                assert_eq!(reason, UiRequiredReason::InvalidGrant);
+                assert_eq!(suberror.as_deref(), Some("basic_action"));
+                assert_eq!(claims.as_deref(), Some("{\"a\":1}"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for code in ["interaction_required", "consent_required", "login_required"] {
+            let e = from_response(
+                &resp(400, &format!(r#"{{"error":"{code}"}}"#)),
+                "token endpoint",
+            );
+            assert!(
+                matches!(
+                    e,
+                    Error::UiRequired {
+                        reason: UiRequiredReason::InteractionRequired,
+                        ..
+                    }
+                ),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_codes_are_service_errors_and_junk_is_a_protocol_error() {
+        let e = from_response(
+            &resp(
+                401,
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215"}"#,
+            ),
+            "token endpoint",
+        );
+        assert!(is_service_code(&e, "invalid_client"));
+        let e = from_response(&resp(502, "<html>"), "token endpoint");
+        assert!(
+            matches!(&e, Error::Protocol(p) if p.message.contains("502") && p.message.contains("cid-1")),
+            "{e:?}"
+        );
+    }
+}
