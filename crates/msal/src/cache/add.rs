@@ -30,6 +30,12 @@ fn opt(v: Option<&str>) -> Json {
     v.map(Json::str).unwrap_or(Json::Null)
 }
 
+/// An empty client id is written as `null`: what MSAL Python writes for a
+/// system-assigned managed identity, which has no client id.
+fn client_id(v: &str) -> Json {
+    opt(Some(v).filter(|v| !v.is_empty()))
+}
+
 /// Writes `members` as an entry under `key`, creating the section (at the
 /// end of the document) on its first write, as Python's `setdefault` does.
 fn put<F: Fields>(
@@ -120,7 +126,7 @@ impl TokenCache {
                 ("secret", s(at)),
                 ("home_account_id", opt(hai)),
                 ("environment", s(env)),
-                ("client_id", s(cid)),
+                ("client_id", client_id(cid)),
                 ("target", s(&target)),
                 ("realm", s(realm)),
                 (
@@ -258,7 +264,7 @@ impl TokenCache {
             }
         }
 
-        let mut m = vec![("client_id", s(cid)), ("environment", s(env))];
+        let mut m = vec![("client_id", client_id(cid)), ("environment", s(env))];
         if let Some(foci) = &resp.foci {
             m.push(("family_id", s(foci)));
         }

@@ -73,7 +73,8 @@ pub(crate) fn at_matches(
         && f.secret.is_some()
         && f.expires_on.is_some()
         && owner_is(&f.hai, base, non_empty(q.home_account_id))
-        && field(&f.client_id, base).is_some_and(|c| eq(c, q.client_id))
+        // A null client id is a system-assigned managed identity's (MSAL Python), found by `""`.
+        && eq(field(&f.client_id, base).unwrap_or(""), q.client_id)
         && field(&f.environment, base).is_some_and(|e| q.environments.iter().any(|w| eq(e, w)))
         && (q.realms.is_empty()
             || q.realms

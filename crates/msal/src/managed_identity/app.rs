@@ -1,7 +1,7 @@
 //! [`ManagedIdentityApplication`]: cache first, then the detected source.
 
 use std::future::IntoFuture;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -11,12 +11,14 @@ use super::environment::{Environment, Source, detect_source};
 use super::response::{error_from_response, parse_token_response};
 use super::retry::{self, RetryPolicy};
 use super::sources::{Extras, Resolved, resolve};
-use super::store::{Cached, Store};
+use super::store::Store;
 use super::{ManagedIdentity, arc, resource_of};
+use crate::cache::CachedAccessToken;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::http::{BoxFuture, HttpClient, HttpResponse};
 use crate::secret::AccessTokenSecret;
+use crate::storage::CacheAccess;
 
 /// A token is not served from the cache within this many seconds of its expiry.
 const EXPIRY_BUFFER_SECS: i64 = 300;
@@ -66,6 +68,7 @@ pub struct ManagedIdentityApplicationBuilder {
     imds_endpoint: Option<String>,
     connect_timeout: Duration,
     timeout: Duration,
+    cache_access: Option<Arc<dyn CacheAccess>>,
 }
 
 impl std::fmt::Debug for ManagedIdentityApplicationBuilder {
@@ -114,6 +117,16 @@ impl ManagedIdentityApplicationBuilder {
     /// `$AZURE_POD_IDENTITY_AUTHORITY_HOST/metadata/identity/oauth2/token`).
     pub fn imds_endpoint(mut self, url: impl Into<String>) -> Self {
         self.imds_endpoint = Some(url.into());
+        self
+    }
+
+    /// Hooks around every cache access, to keep tokens beyond this process
+    /// (a [`StoreAccess`](crate::storage::StoreAccess) over any store). The
+    /// suggested partition key is
+    /// [`ManagedIdentity::cache_partition_key`], with `is_app_cache`.
+    /// Default: memory only.
+    pub fn cache_access(mut self, access: Arc<dyn CacheAccess>) -> Self {
+        self.cache_access = Some(access);
         self
     }
 
@@ -166,12 +179,12 @@ impl ManagedIdentityApplicationBuilder {
         tracing::debug!(target: "msal::managed_identity", %source, "managed identity source");
         Ok(ManagedIdentityApplication {
             inner: Arc::new(Inner {
+                store: Store::new(&self.identity, self.cache_access),
                 identity: self.identity,
                 resolved,
                 http,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 key_directory: self.env.key_directory().map(ToOwned::to_owned),
-                store: Mutex::new(Store::default()),
                 fetching: tokio::sync::Mutex::new(()),
             }),
         })
@@ -233,7 +246,7 @@ struct Inner {
     http: Arc<dyn HttpClient>,
     clock: Arc<dyn Clock>,
     key_directory: Option<std::path::PathBuf>,
-    store: Mutex<Store>,
+    store: Store,
     /// One request to the endpoint at a time: callers that miss the cache
     /// together wait for the first one's token instead of each asking.
     fetching: tokio::sync::Mutex<()>,
@@ -260,12 +273,19 @@ impl ManagedIdentityApplication {
             imds_endpoint: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            cache_access: None,
         }
     }
 
     /// The identity this application gets tokens for.
     pub fn identity(&self) -> &ManagedIdentity {
         &self.inner.identity
+    }
+
+    /// The partition key its cache hooks are given
+    /// ([`ManagedIdentity::cache_partition_key`]).
+    pub fn cache_partition_key(&self) -> &str {
+        self.inner.store.partition()
     }
 
     /// The source detected (or chosen) when it was built.
@@ -302,7 +322,7 @@ impl ManagedIdentityApplication {
         let skip_cache = force_refresh || claims.is_some();
         let mut fallback = None;
         if !skip_cache {
-            match self.cached(resource) {
+            match self.cached(resource).await? {
                 (Some(fresh), _) => return Ok(fresh),
                 (None, aging) => fallback = aging,
             }
@@ -310,14 +330,18 @@ impl ManagedIdentityApplication {
         let _one_at_a_time = self.inner.fetching.lock().await;
         if !skip_cache {
             // Another caller may have fetched it while this one waited.
-            if let (Some(fresh), _) = self.cached(resource) {
+            if let (Some(fresh), _) = self.cached(resource).await? {
                 return Ok(fresh);
             }
         }
         // A claims challenge rejected the cached token: Service Fabric is told which one.
-        let rejected = claims
-            .and_then(|_| self.usable(resource))
-            .map(|c| hex_sha256(c.secret.expose_secret()));
+        let rejected = match claims {
+            Some(_) => self
+                .usable(resource)
+                .await?
+                .map(|c| hex_sha256(c.secret.expose_secret())),
+            None => None,
+        };
         match self.fetch(resource, rejected.as_deref()).await {
             Ok(token) => Ok(token),
             Err(e) => match fallback {
@@ -331,23 +355,21 @@ impl ManagedIdentityApplication {
     }
 
     /// The cached token outside the expiry buffer, if any.
-    fn usable(&self, resource: &str) -> Option<Cached> {
+    async fn usable(&self, resource: &str) -> Result<Option<CachedAccessToken>, Error> {
         let now = self.inner.clock.unix_now();
-        let store = self.inner.store.lock().unwrap_or_else(|p| p.into_inner());
-        store
-            .find(self.inner.identity.cache_client_id(), resource, now)
-            .filter(|c| c.expires_on - now >= EXPIRY_BUFFER_SECS)
+        let found = self.inner.store.find(resource, now).await?;
+        Ok(found.filter(|c| c.expires_on - now >= EXPIRY_BUFFER_SECS))
     }
 
     /// `(fresh, aging)`: a cached token to return as is, or one past its
     /// `refresh_on` to return only if refreshing fails.
-    fn cached(
+    async fn cached(
         &self,
         resource: &str,
-    ) -> (Option<ManagedIdentityToken>, Option<ManagedIdentityToken>) {
+    ) -> Result<(Option<ManagedIdentityToken>, Option<ManagedIdentityToken>), Error> {
         let now = self.inner.clock.unix_now();
-        let Some(c) = self.usable(resource) else {
-            return (None, None);
+        let Some(c) = self.usable(resource).await? else {
+            return Ok((None, None));
         };
         let aging = c.refresh_on.is_some_and(|r| r <= now);
         let token = ManagedIdentityToken {
@@ -358,11 +380,11 @@ impl ManagedIdentityApplication {
             resource: resource.to_owned(),
             source: TokenSource::Cache,
         };
-        if aging {
+        Ok(if aging {
             (None, Some(token))
         } else {
             (Some(token), None)
-        }
+        })
     }
 
     async fn fetch(
@@ -393,17 +415,7 @@ impl ManagedIdentityApplication {
         let now = inner.clock.unix_now();
         let parsed = parse_token_response(response.body(), now)?;
         let expires_on = now.saturating_add(parsed.expires_in);
-        let cached = Cached {
-            secret: parsed.access_token.clone(),
-            token_type: parsed.token_type.clone(),
-            expires_on,
-            refresh_on: parsed.refresh_on,
-        };
-        inner.store.lock().unwrap_or_else(|p| p.into_inner()).add(
-            inner.identity.cache_client_id(),
-            resource,
-            cached,
-        );
+        inner.store.add(resource, &parsed, now).await?;
         tracing::debug!(target: "msal::managed_identity", %source, expires_on, "token from the identity endpoint");
         Ok(ManagedIdentityToken {
             access_token: parsed.access_token,

@@ -91,18 +91,28 @@ impl UserAssignedId {
     }
 }
 
-/// The `client_id` MSAL Python stores system-assigned tokens under.
-pub const SYSTEM_ASSIGNED_CACHE_ID: &str = "SYSTEM_ASSIGNED_MANAGED_IDENTITY";
-
 impl ManagedIdentity {
-    /// The `client_id` its tokens are cached under: the user-assigned id, or
-    /// [`SYSTEM_ASSIGNED_CACHE_ID`] (as MSAL Python writes them), so that one
-    /// identity never finds another's token.
+    /// The `client_id` its tokens are cached under: the user-assigned id
+    /// (whichever kind it is), or `""` for the system-assigned identity,
+    /// stored as `null` (MSAL Python 1.39 writes exactly these). So one
+    /// identity never finds another's token, and MSAL Python shares them.
     pub fn cache_client_id(&self) -> &str {
         match self {
-            Self::SystemAssigned => SYSTEM_ASSIGNED_CACHE_ID,
+            Self::SystemAssigned => "",
             Self::UserAssigned(id) => id.value(),
         }
+    }
+
+    /// The suggested partition key of its app-token cache:
+    /// `<id>_managed_identity_AppTokenCache`, with
+    /// `system_assigned_managed_identity` as the system-assigned id (the
+    /// name MSAL Go and .NET give it).
+    pub fn cache_partition_key(&self) -> String {
+        let id = match self {
+            Self::SystemAssigned => "system_assigned_managed_identity",
+            Self::UserAssigned(id) => id.value(),
+        };
+        format!("{id}_managed_identity_AppTokenCache")
     }
 }
 
@@ -131,9 +141,10 @@ mod tests {
 
     #[test]
     fn identities_cache_under_distinct_ids() {
+        assert_eq!(ManagedIdentity::SystemAssigned.cache_client_id(), "");
         assert_eq!(
-            ManagedIdentity::SystemAssigned.cache_client_id(),
-            SYSTEM_ASSIGNED_CACHE_ID
+            ManagedIdentity::SystemAssigned.cache_partition_key(),
+            "system_assigned_managed_identity_managed_identity_AppTokenCache"
         );
         let ua = ManagedIdentity::UserAssigned(UserAssignedId::ObjectId("oid".into()));
         assert_eq!(ua.cache_client_id(), "oid");
