@@ -16,6 +16,7 @@
 //! - [`storage`]: where serialized caches live ([`storage::CacheStore`]).
 //! - [`http`], [`clock`]: the I/O seams, swapped in tests.
 //! - [`secret`]: types that redact tokens and secrets.
+//! - [`credentials`]: how a confidential client proves who it is (secret, certificate, assertion).
 //! - [`managed_identity`]: tokens for code running on Azure (managed and workload identity).
 //! - [`error`]: the [`Error`] type.
 //!
@@ -41,6 +42,7 @@ pub mod authority;
 pub mod browser;
 pub mod cache;
 pub mod clock;
+pub mod credentials;
 pub mod error;
 pub mod flows;
 pub mod http;
