@@ -214,3 +214,42 @@ async fn an_id_token_for_another_app_or_issuer_is_rejected() {
     );
     s.http.assert_consumed();
 }
+
+#[tokio::test]
+async fn accounts_under_an_alias_are_found_after_discovery_and_discovery_is_not_repeated() {
+    let n = unique_tenant().replace('-', "");
+    let host = format!("login{n}.example");
+    let alias = format!("alias{n}.example");
+    let tenant = unique_tenant();
+    let doc = json!({"Account": {"a": {"home_account_id": format!("{UID}.{tenant}"), "environment": alias, "realm": tenant,
+        "local_account_id": UID, "username": "ada@contoso.example", "authority_type": "MSSTS"}}});
+    let hooks = RecordingHooks::with_doc(&doc.to_string());
+    let s = setup_with_hooks(hooks, Some(&format!("https://{host}/{tenant}")));
+    s.http.expect(
+        Expect::get(&format!("https://{host}/common/discovery/instance")),
+        Reply::json(
+            200,
+            &format!(r#"{{"metadata":[{{"aliases":["{host}","{alias}"]}}]}}"#),
+        ),
+    );
+    assert_eq!(s.app.accounts().await.unwrap().len(), 1);
+    assert_eq!(s.app.accounts().await.unwrap().len(), 1);
+    s.http.assert_consumed();
+
+    // Discovery failing never fails the listing.
+    let other = format!("down{n}.example");
+    let s = setup_with_hooks(
+        Arc::new(RecordingHooks::default()),
+        Some(&format!("https://{other}/{tenant}")),
+    );
+    s.http.expect(
+        Expect::get(&format!("https://{other}/common/discovery/instance")),
+        Reply::fail(msal::http::TransportErrorKind::Connect, "down"),
+    );
+    s.http.expect(
+        Expect::get(&format!("https://{other}/common/discovery/instance")),
+        Reply::fail(msal::http::TransportErrorKind::Connect, "down"),
+    );
+    assert!(s.app.accounts().await.unwrap().is_empty());
+    s.http.assert_consumed();
+}

@@ -303,6 +303,23 @@ impl Engine {
     /// Cache and hook errors.
     pub(crate) async fn accounts(&self) -> Result<Vec<Account>> {
         let envs = self.resolver.known_environments();
+        let found = self.accounts_in(&envs).await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        // None under the known hosts: discovery may name more aliases (as MSAL
+        // Python does). Listing never fails for want of the network.
+        match self.resolver.discovered_environments().await {
+            Ok(more) if more != envs => self.accounts_in(&more).await,
+            Ok(_) => Ok(found),
+            Err(e) => {
+                tracing::debug!(error = %e, "accounts: instance discovery failed; listing the known hosts only");
+                Ok(found)
+            }
+        }
+    }
+
+    async fn accounts_in(&self, envs: &[String]) -> Result<Vec<Account>> {
         let refs: Vec<&str> = envs.iter().map(String::as_str).collect();
         self.cache
             .access(Partition::UNPARTITIONED, |c| Ok(c.accounts(&refs)))
