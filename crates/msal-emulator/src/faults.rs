@@ -193,7 +193,7 @@ impl Fault {
                 let n = (*bytes).min(MAX_LARGE_BODY);
                 let mut body = String::with_capacity(n + 32);
                 body.push_str(r#"{"padding":""#);
-                body.extend(std::iter::repeat_n('a', n.saturating_sub(16)));
+                body.extend(std::iter::repeat_n('a', n.saturating_sub(14)));
                 body.push_str(r#""}"#);
                 return Some(json(StatusCode::OK, body));
             }
