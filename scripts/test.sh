@@ -55,6 +55,11 @@ if ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
+if ! command -v chromedriver >/dev/null; then
+  log "installing chromium-driver"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null
+fi
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 
 log "running cargo test --workspace"
 cargo test --workspace --all-targets "$@"
