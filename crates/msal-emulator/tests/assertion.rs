@@ -117,9 +117,13 @@ async fn bad_assertions_are_refused_with_entra_errors() {
     .await;
     assert_eq!(s, 401);
     assert_entra_error(&b, "invalid_client", 700027);
-    emu.admin()
-        .register_certificate(CERT_APP_ID, &cert.cert_pem)
+    let r = http()
+        .post(format!("{}/_admin/certificates", emu.base_url()))
+        .json(&json!({"client_id": CERT_APP_ID, "pem": cert.cert_pem}))
+        .send()
+        .await
         .unwrap();
+    assert_eq!(r.status(), 200);
     assert!(
         emu.admin()
             .register_certificate(CERT_APP_ID, "not a pem")

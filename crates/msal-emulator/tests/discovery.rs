@@ -135,6 +135,20 @@ async fn instance_discovery_lists_the_public_cloud_and_the_emulator_aliases() {
             "sts.windows.net"
         ])
     );
+    // MSAL Python sends the host without its port: it gets ours back.
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/common/discovery/instance", emu.base_url()),
+        &[(
+            "authorization_endpoint",
+            format!("https://127.0.0.1/{TENANT_ID}/oauth2/v2.0/authorize"),
+        )],
+    )
+    .unwrap();
+    let (_, body) = get_json(url.as_str()).await;
+    assert_eq!(
+        body["tenant_discovery_endpoint"],
+        format!("http://127.0.0.1:{port}/{TENANT_ID}/v2.0/.well-known/openid-configuration")
+    );
     // Public-cloud hosts are known; anything else is invalid_instance.
     let url = reqwest::Url::parse_with_params(
         &format!("{}/common/discovery/instance", emu.base_url()),
@@ -161,7 +175,7 @@ async fn instance_discovery_lists_the_public_cloud_and_the_emulator_aliases() {
     let (s, body) = get_json(url.as_str()).await;
     assert_eq!(s, 400);
     assert_entra_error(&body, "invalid_instance", 50049);
-    assert_eq!(emu.admin().request_count(Endpoint::InstanceDiscovery), 3);
+    assert_eq!(emu.admin().request_count(Endpoint::InstanceDiscovery), 4);
 }
 
 #[tokio::test]

@@ -114,6 +114,21 @@ fn known_host(ctx: &RequestCtx, host: &str) -> bool {
         || CLOUDS.iter().any(|(_, _, a)| a.contains(&bare))
 }
 
+/// MSAL Python builds `authorization_endpoint` from the host name without
+/// the port; point such a bare own host back at the port we listen on.
+fn with_own_port(ctx: &RequestCtx, host: String) -> String {
+    if ctx.state.is_own_host(&host) || host.contains(':') {
+        return host;
+    }
+    ctx.state
+        .0
+        .hosts
+        .iter()
+        .find(|h| h.rsplit_once(':').is_some_and(|(bare, _)| bare == host))
+        .cloned()
+        .unwrap_or(host)
+}
+
 /// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=…`.
 pub(crate) async fn instance(ctx: RequestCtx) -> Response {
     let params = match ctx.query_params() {
@@ -132,7 +147,9 @@ pub(crate) async fn instance(ctx: RequestCtx) -> Response {
                 Some((host, tenant))
             });
             match parsed {
-                Some((h, t)) if known_host(&ctx, &h) => (h, percent_decode(&t)),
+                Some((h, t)) if known_host(&ctx, &h) => {
+                    (with_own_port(&ctx, h), percent_decode(&t))
+                }
                 _ => {
                     return EntraError::bad_request(
                         "invalid_instance",

@@ -64,7 +64,20 @@ pub fn assert_entra_error(body: &Value, error: &str, code: u64) {
 /// Verifies `jwt` with jsonwebtoken against the emulator's JWKS for
 /// `tenant`, checking `aud` and `iss`; returns the claims.
 pub async fn verify_jwt(emu: &EmulatorHandle, jwt: &str, aud: &str, tid: &str) -> Value {
-    let (_, jwks) = get_json(&format!("{}/discovery/v2.0/keys", emu.authority(tid))).await;
+    let mut client = reqwest::Client::builder();
+    if let Some(pem) = emu.ca_pem() {
+        client = client.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()]);
+    }
+    let jwks: Value = client
+        .build()
+        .unwrap()
+        .get(format!("{}/discovery/v2.0/keys", emu.authority(tid)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
     let header = jsonwebtoken::decode_header(jwt).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
