@@ -453,6 +453,27 @@ async fn concurrent_misses_make_one_request() {
 use std::future::IntoFuture;
 
 #[tokio::test]
+async fn concurrent_misses_make_one_request_per_resource() {
+    let server = TestServer::http(|_| imds_token("3600")).await;
+    let clock = clock();
+    let app = build(ManagedIdentity::SystemAssigned, imds_env(&server), &clock);
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            app.acquire_token_for_resource(if i % 2 == 0 {
+                VAULT
+            } else {
+                "https://storage.azure.com"
+            })
+            .into_future()
+        })
+        .collect();
+    for r in futures::future::join_all(calls).await {
+        r.expect("token");
+    }
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
 async fn bad_configuration_is_refused_at_build() {
     let e = ManagedIdentityApplication::builder(ManagedIdentity::UserAssigned(
         UserAssignedId::ClientId(" ".into()),

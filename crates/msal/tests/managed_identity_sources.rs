@@ -142,6 +142,35 @@ async fn service_fabric_trusts_the_pinned_certificate_only() {
 }
 
 #[tokio::test]
+async fn service_fabric_is_told_capabilities_and_which_token_a_claims_challenge_rejected() {
+    let (tls, thumbprint) = service_fabric_cert();
+    let server = TestServer::https(tls, |_| token_expires_on("sf-at-1")).await;
+    let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned)
+        .environment(service_fabric_env(&server, &thumbprint))
+        .clock(Arc::new(ManualClock::at_unix(NOW)))
+        .client_capabilities(["cp1", "cp2"])
+        .build()
+        .expect("builds");
+    app.acquire_token_for_resource(VAULT).await.expect("token");
+    app.acquire_token_for_resource(VAULT)
+        .claims(r#"{"access_token":{"nbf":{"essential":true}}}"#)
+        .await
+        .expect("token");
+    let seen = server.requests();
+    let base = format!("/metadata/identity/oauth2/token?api-version=2019-07-01-preview&{VAULT_Q}");
+    assert_eq!(seen[0].target, format!("{base}&xms_cc=cp1%2Ccp2"));
+    // SHA-256 of "sf-at-1", in hex.
+    let hash: String = sha2::Sha256::digest(b"sf-at-1")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        seen[1].target,
+        format!("{base}&token_sha256_to_refresh={hash}&xms_cc=cp1%2Ccp2")
+    );
+}
+
+#[tokio::test]
 async fn service_fabric_refuses_a_user_assigned_identity_and_plain_http() {
     let e = build(
         ManagedIdentity::UserAssigned(UserAssignedId::ClientId("c".into())),

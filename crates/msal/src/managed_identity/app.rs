@@ -69,6 +69,7 @@ pub struct ManagedIdentityApplicationBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     cache_access: Option<Arc<dyn CacheAccess>>,
+    client_capabilities: Vec<String>,
 }
 
 impl std::fmt::Debug for ManagedIdentityApplicationBuilder {
@@ -130,6 +131,17 @@ impl ManagedIdentityApplicationBuilder {
         self
     }
 
+    /// Client capabilities (`"cp1"`: this app handles claims challenges),
+    /// sent to Service Fabric as `xms_cc`, as MSAL Python does.
+    pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.client_capabilities = capabilities.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Connect timeout of the default HTTP client. Default [`DEFAULT_CONNECT_TIMEOUT`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -185,7 +197,8 @@ impl ManagedIdentityApplicationBuilder {
                 http,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 key_directory: self.env.key_directory().map(ToOwned::to_owned),
-                fetching: tokio::sync::Mutex::new(()),
+                fetching: std::sync::Mutex::new(std::collections::HashMap::new()),
+                client_capabilities: self.client_capabilities,
             }),
         })
     }
@@ -247,9 +260,11 @@ struct Inner {
     clock: Arc<dyn Clock>,
     key_directory: Option<std::path::PathBuf>,
     store: Store,
-    /// One request to the endpoint at a time: callers that miss the cache
+    /// One request per resource at a time: callers that miss the cache
     /// together wait for the first one's token instead of each asking.
-    fetching: tokio::sync::Mutex<()>,
+    fetching: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Sent to Service Fabric as `xms_cc`.
+    client_capabilities: Vec<String>,
 }
 
 impl std::fmt::Debug for ManagedIdentityApplication {
@@ -274,6 +289,7 @@ impl ManagedIdentityApplication {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             cache_access: None,
+            client_capabilities: Vec::new(),
         }
     }
 
@@ -327,7 +343,17 @@ impl ManagedIdentityApplication {
                 (None, aging) => fallback = aging,
             }
         }
-        let _one_at_a_time = self.inner.fetching.lock().await;
+        let flight = {
+            let mut map = self
+                .inner
+                .fetching
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            map.entry(resource.to_ascii_lowercase())
+                .or_default()
+                .clone()
+        };
+        let _one_at_a_time = flight.lock().await;
         if !skip_cache {
             // Another caller may have fetched it while this one waited.
             if let (Some(fresh), _) = self.cached(resource).await? {
@@ -404,6 +430,7 @@ impl ManagedIdentityApplication {
             };
             let extras = Extras {
                 token_sha256_to_refresh: rejected_sha256,
+                client_capabilities: &inner.client_capabilities,
                 arc_key: None,
             };
             let make = || inner.resolved.request(&inner.identity, resource, &extras);
@@ -444,8 +471,8 @@ impl ManagedIdentityApplication {
         let path = arc::challenge_path(&first)?;
         let key = arc::read_key(&path, inner.key_directory.as_deref())?;
         let extras = Extras {
-            token_sha256_to_refresh: None,
             arc_key: Some(key.as_str()),
+            ..Extras::default()
         };
         let make = || inner.resolved.request(&inner.identity, resource, &extras);
         retry::send(&inner.http, &inner.clock, RetryPolicy::Default, &make).await

@@ -54,6 +54,8 @@ impl std::fmt::Debug for Resolved {
 pub(crate) struct Extras<'a> {
     /// Service Fabric: the SHA-256 (hex) of the token a claims challenge rejected.
     pub(crate) token_sha256_to_refresh: Option<&'a str>,
+    /// Service Fabric: the app's client capabilities (`xms_cc`).
+    pub(crate) client_capabilities: &'a [String],
     /// Azure Arc: the key file's content, for the second request.
     pub(crate) arc_key: Option<&'a str>,
 }
@@ -285,6 +287,9 @@ impl Resolved {
                         .append_pair("resource", resource);
                     if let Some(hash) = extras.token_sha256_to_refresh {
                         q.append_pair("token_sha256_to_refresh", hash);
+                    }
+                    if !extras.client_capabilities.is_empty() {
+                        q.append_pair("xms_cc", &extras.client_capabilities.join(","));
                     }
                     headers.push((
                         HeaderName::from_static("secret"),
