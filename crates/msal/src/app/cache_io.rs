@@ -55,12 +55,20 @@ pub fn app_partition_key(client_id: &str, tenant: &str) -> String {
 pub(crate) struct CacheIo {
     cache: Mutex<TokenCache>,
     hooks: Option<Arc<dyn CacheAccess>>,
+    /// Partitioned mode (confidential clients): see [`CacheIo::partitioned`].
+    stripes: Option<Box<[Mutex<()>]>>,
 }
+
+/// Lock stripes of a partitioned cache: accesses to different partitions
+/// rarely wait for each other, and memory stays bounded whatever the
+/// number of partitions.
+const STRIPES: usize = 1024;
 
 impl std::fmt::Debug for CacheIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheIo")
             .field("hooks", &self.hooks.is_some())
+            .field("partitioned", &self.stripes.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +79,22 @@ impl CacheIo {
         Self {
             cache: Mutex::new(TokenCache::new()),
             hooks,
+            stripes: None,
+        }
+    }
+
+    /// A partitioned cache (confidential clients, spec §7.3): the hooks are
+    /// the storage. Each access starts from an empty cache and loads its
+    /// partition alone (`before_access` returning `None` = the partition is
+    /// empty, as MSAL.NET's partitioned serialization), so a saved document
+    /// holds only its own partition's entries and nothing stays in process
+    /// memory between accesses. Accesses to the same partition are
+    /// serialized (lock stripes); different partitions run in parallel.
+    pub(crate) fn partitioned(hooks: Arc<dyn CacheAccess>) -> Self {
+        Self {
+            cache: Mutex::new(TokenCache::new()),
+            hooks: Some(hooks),
+            stripes: Some((0..STRIPES).map(|_| Mutex::new(())).collect()),
         }
     }
 
@@ -90,6 +114,9 @@ impl CacheIo {
         partition: Partition<'_>,
         op: impl FnOnce(&mut TokenCache) -> Result<R>,
     ) -> Result<R> {
+        if let (Some(stripes), Some(hooks)) = (&self.stripes, &self.hooks) {
+            return access_partition(stripes, hooks.as_ref(), partition, op).await;
+        }
         let mut cache = self.cache.lock().await;
         let Some(hooks) = &self.hooks else {
             let r = op(&mut cache);
@@ -126,6 +153,54 @@ impl CacheIo {
             }
         }
         result
+    }
+}
+
+/// [`CacheIo::access`] in partitioned mode.
+async fn access_partition<R>(
+    stripes: &[Mutex<()>],
+    hooks: &dyn CacheAccess,
+    partition: Partition<'_>,
+    op: impl FnOnce(&mut TokenCache) -> Result<R>,
+) -> Result<R> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (partition.key, partition.is_app_cache).hash(&mut h);
+    // The remainder is < STRIPES, so it fits in usize.
+    let stripe = usize::try_from(h.finish() % stripes.len() as u64).unwrap_or(0);
+    let _held = stripes[stripe].lock().await;
+    let args = CacheAccessArgs::new(partition.key, partition.is_app_cache);
+    let (mut cache, result) = match hooks.before_access(args).await {
+        Ok(Some(doc)) => match TokenCache::deserialize(&doc) {
+            Ok(mut c) => {
+                c.mark_unchanged();
+                let r = op(&mut c);
+                (c, r)
+            }
+            Err(e) => (TokenCache::new(), Err(Error::from(e))),
+        },
+        Ok(None) => {
+            let mut c = TokenCache::new();
+            let r = op(&mut c);
+            (c, r)
+        }
+        Err(e) => (TokenCache::new(), Err(Error::Storage(e))),
+    };
+    let changed = cache.has_state_changed();
+    let document = changed.then(|| cache.serialize());
+    let expiry = suggested_expiry(&cache);
+    cache.mark_unchanged();
+    match hooks
+        .after_access(args.after(changed, expiry), document.as_deref())
+        .await
+    {
+        Ok(()) => result,
+        // Nothing is kept in memory: the caller learns the write was lost.
+        Err(e) if result.is_ok() => Err(Error::Storage(e)),
+        Err(e) => {
+            tracing::warn!(kind = %e.kind, "after_access failed after a failed cache operation");
+            result
+        }
     }
 }
 
