@@ -54,7 +54,8 @@ pub mod storage;
 pub mod transport;
 
 pub use app::{
-    AuthenticationResult, PublicClientApplication, PublicClientApplicationBuilder, TokenSource,
+    AuthenticationResult, ConfidentialClientApplication, ConfidentialClientApplicationBuilder,
+    PublicClientApplication, PublicClientApplicationBuilder, TokenSource,
 };
 pub use authority::Authority;
 pub use cache::Account;

@@ -1,12 +1,14 @@
 //! Applications: what a developer builds and calls.
 //!
 //! - [`PublicClientApplication`]: desktop, CLI and mobile apps (no secret).
+//! - [`ConfidentialClientApplication`]: web apps, web APIs and daemons (with a credential).
 //! - [`AuthenticationResult`]: what every flow returns.
 //! - The shared engine (crate-internal): token endpoint + cache write-through,
 //!   the silent lookup, the cache hooks and single-flight refreshes, reused
 //!   by the confidential client and managed identity.
 
 mod cache_io;
+mod confidential;
 mod engine;
 mod public;
 mod result;
@@ -14,6 +16,11 @@ mod silent;
 mod single_flight;
 
 pub use cache_io::app_partition_key;
+pub use confidential::{
+    AuthorizationCodeRequest, AuthorizationRequest, AuthorizationUrlRequest,
+    ClientCredentialsRequest, ConfidentialClientApplication, ConfidentialClientApplicationBuilder,
+    OnBehalfOfRequest, user_assertion_hash,
+};
 pub use public::{PublicClientApplication, PublicClientApplicationBuilder};
 pub use result::{AuthenticationResult, TokenSource};
 

@@ -20,9 +20,11 @@ use zeroize::Zeroizing;
 
 pub use certificate::{Certificate, SigningAlgorithm};
 
+use crate::app::ClientAuthentication;
 use crate::error::Result;
 use crate::http::BoxFuture;
 use crate::managed_identity::WorkloadIdentityAssertion;
+use crate::protocol::token::TokenForm;
 use crate::secret::{Assertion, ClientSecret};
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523).
@@ -150,7 +152,6 @@ struct Signed {
 
 /// A credential bound to an app: adds the credential's fields to each
 /// token-endpoint form.
-#[allow(dead_code)] // the confidential client's engine hook uses it (next step)
 pub(crate) struct ClientAuth {
     client_id: String,
     credential: ClientCredential,
@@ -170,7 +171,6 @@ impl std::fmt::Debug for ClientAuth {
 /// The form fields of a credential. Values are wiped on drop.
 pub(crate) type Fields = Vec<(&'static str, Zeroizing<String>)>;
 
-#[allow(dead_code)]
 impl ClientAuth {
     /// Binds `credential` to `client_id`.
     pub(crate) fn new(client_id: impl Into<String>, credential: ClientCredential) -> Self {
@@ -246,7 +246,22 @@ impl ClientAuth {
     }
 }
 
-#[allow(dead_code)]
+impl ClientAuthentication for ClientAuth {
+    fn apply<'a>(
+        &'a self,
+        form: &'a mut TokenForm,
+        token_endpoint: &'a Url,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for (name, value) in self.fields(token_endpoint, now).await? {
+                form.set(name, &value);
+            }
+            Ok(())
+        })
+    }
+}
+
 fn unix(t: SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
