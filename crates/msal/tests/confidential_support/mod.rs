@@ -107,7 +107,7 @@ pub fn user_token_json_nonce(
 ) -> String {
     serde_json::json!({
         "token_type": "Bearer",
-        "scope": "https://downstream.example/Data.Read openid profile",
+        "scope": "User.Read https://downstream.example/Data.Read openid profile",
         "expires_in": expires_in,
         "ext_expires_in": expires_in,
         "access_token": at,
