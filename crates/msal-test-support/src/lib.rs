@@ -9,6 +9,8 @@ pub mod test_ca;
 
 pub use fake_http::{Expect, FakeHttp, RecordedRequest, Reply};
 pub use log_capture::LogCapture;
-pub use servers::{Canned, ProxyBehaviour, ProxySeen, SeenRequest, TestProxy, TestServer};
+pub use servers::{
+    Canned, Intercept, ProxyBehaviour, ProxySeen, SeenRequest, TestProxy, TestServer,
+};
 pub use tcp_proxy::TcpProxy;
 pub use test_ca::TestCa;

@@ -285,6 +285,97 @@ pub struct ProxyBehaviour {
     pub require_credentials: Option<(String, String)>,
     /// Refuse every request with this status (e.g. 403).
     pub refuse_with: Option<u16>,
+    /// Hosts whose CONNECT tunnels are inspected instead of passed through.
+    pub intercept: Vec<Intercept>,
+}
+
+/// TLS inspection of one host, as a corporate proxy does it: the proxy
+/// answers the client's TLS handshake itself with `server` (a certificate
+/// for `host` from a root the client must trust), then opens its own
+/// connection to `upstream` and relays the decrypted bytes.
+#[derive(Debug, Clone)]
+pub struct Intercept {
+    /// The host name in the CONNECT target (`login.microsoftonline.com`).
+    pub host: String,
+    /// What the proxy presents to the client.
+    pub server: Arc<rustls::ServerConfig>,
+    /// Where the traffic really goes.
+    pub upstream: SocketAddr,
+    /// TLS to `upstream`: the client configuration (trusting the upstream's
+    /// root) and the name to check its certificate against; `None` = plain.
+    pub upstream_tls: Option<(Arc<rustls::ClientConfig>, String)>,
+}
+
+impl Intercept {
+    /// Inspects `host` with a certificate from `ca` and relays to `upstream`
+    /// over TLS, trusting `upstream_root_pem` for the name `upstream_name`.
+    pub fn tls(
+        host: &str,
+        ca: &crate::test_ca::TestCa,
+        upstream: SocketAddr,
+        upstream_root_pem: &str,
+        upstream_name: &str,
+    ) -> Self {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(upstream_root_pem.as_bytes()) {
+            roots
+                .add(cert.expect("upstream root PEM"))
+                .expect("upstream root");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self {
+            host: host.to_owned(),
+            server: ca.server_config(&[host]),
+            upstream,
+            upstream_tls: Some((Arc::new(client), upstream_name.to_owned())),
+        }
+    }
+}
+
+/// Answers 200 to the CONNECT, terminates the client's TLS with the
+/// interception certificate and relays to the upstream.
+async fn inspect(mut client: TcpStream, i: &Intercept) {
+    if client
+        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let Ok(mut inner) = tokio_rustls::TlsAcceptor::from(i.server.clone())
+        .accept(client)
+        .await
+    else {
+        return;
+    };
+    let Ok(tcp) = TcpStream::connect(i.upstream).await else {
+        return;
+    };
+    match &i.upstream_tls {
+        None => {
+            let mut tcp = tcp;
+            let _ = tokio::io::copy_bidirectional(&mut inner, &mut tcp).await;
+        }
+        Some((config, name)) => {
+            let Ok(server_name) = rustls::pki_types::ServerName::try_from(name.clone()) else {
+                return;
+            };
+            let Ok(mut upstream) = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(server_name, tcp)
+                .await
+            else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut inner, &mut upstream).await;
+        }
+    }
 }
 
 /// What a [`TestProxy`] was asked.
@@ -399,6 +490,23 @@ async fn proxy_one(
             .and_then(|p| p.parse::<u16>().ok())
     };
     if request.method == "CONNECT" {
+        let host = request
+            .target
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&request.target);
+        if let Some(i) = behaviour
+            .intercept
+            .iter()
+            .find(|i| i.host.eq_ignore_ascii_case(host))
+        {
+            // Clients wait for the 200 before their ClientHello; anything
+            // sent early would be lost, so such a client is not served.
+            if pending.is_empty() {
+                inspect(client, i).await;
+            }
+            return;
+        }
         let Some(port) = port_of(&request.target) else {
             return;
         };
