@@ -2,6 +2,8 @@
 //! token responses, metadata documents and unique tenants.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod chromium;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 

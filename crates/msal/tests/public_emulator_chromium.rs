@@ -1,0 +1,193 @@
+//! The interactive flow end to end: msal opens the authorization URL in real
+//! headless Chromium, the user signs in on the emulator's pages, and Chromium
+//! follows the redirect to msal's loopback listener on 127.0.0.1.
+#![cfg(feature = "reqwest")]
+
+mod public_support;
+
+use std::sync::{Arc, Mutex};
+
+use msal::protocol::authorize::Prompt;
+use msal::{Error, PublicClientApplication, TokenSource};
+use msal_emulator::{Emulator, EmulatorConfig, InteractionRequired, defaults};
+use public_support::chromium::Chromium;
+use tokio::task::JoinHandle;
+
+/// What the "user" does in the browser.
+#[derive(Clone, Copy, Debug)]
+enum User {
+    /// Types user name and password (and accepts consent if asked).
+    SignsIn(&'static str, &'static str),
+    /// Nothing: the session cookie is expected to finish the sign-in.
+    Nothing,
+}
+
+struct Harness {
+    app: PublicClientApplication,
+    user: Arc<Mutex<User>>,
+    runs: Arc<Mutex<Vec<JoinHandle<String>>>>,
+    _chromium: Chromium,
+}
+
+impl Harness {
+    async fn new(emu: &msal_emulator::EmulatorHandle, client_id: &str) -> Self {
+        let chromium = Chromium::start().await;
+        let client = chromium.client.clone();
+        let user = Arc::new(Mutex::new(User::Nothing));
+        let runs: Arc<Mutex<Vec<JoinHandle<String>>>> = Arc::default();
+        let (u, r) = (user.clone(), runs.clone());
+        let app = PublicClientApplication::builder(client_id)
+            .authority(emu.authority(defaults::TENANT_ID))
+            .browser(
+                move |url: &url::Url| -> Result<(), msal::browser::BrowserError> {
+                    let (client, url, who) = (client.clone(), url.to_string(), *u.lock().unwrap());
+                    let helper = Chromium::driving(client);
+                    r.lock().unwrap().push(tokio::spawn(async move {
+                        helper.client.goto(&url).await.unwrap();
+                        if let User::SignsIn(name, password) = who {
+                            helper.fill("#i0116", name).await;
+                            helper.fill("#i0118", password).await;
+                            helper.click("#idSIButton9").await;
+                            // A consent page appears for apps without pre-consent.
+                            let page = helper.client.source().await.unwrap_or_default();
+                            if page.contains("idBtn_Accept") {
+                                helper.click("#idBtn_Accept").await;
+                            }
+                        }
+                        helper.wait_for_text("Authentication complete").await
+                    }));
+                    Ok(())
+                },
+            )
+            .build()
+            .unwrap();
+        Self {
+            app,
+            user,
+            runs,
+            _chromium: chromium,
+        }
+    }
+
+    fn user(&self, u: User) {
+        *self.user.lock().unwrap() = u;
+    }
+
+    /// The page Chromium ended on in the last run.
+    async fn last_page(&self) -> String {
+        let h = self.runs.lock().unwrap().pop().unwrap();
+        h.await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_through_the_loopback_redirect() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let h = Harness::new(&emu, defaults::CLI_APP_ID).await;
+    h.user(User::SignsIn(defaults::USER, defaults::USER_PASSWORD));
+    let token = h
+        .app
+        .acquire_token_interactive(&["User.Read"])
+        .login_hint(defaults::USER)
+        .await
+        .unwrap();
+    let page = h.last_page().await;
+    assert!(page.contains("You can close this window"), "{page}");
+    let account = token.account().unwrap().clone();
+    assert_eq!(account.username, defaults::USER);
+    assert_eq!(
+        account.account_source.as_deref(),
+        Some("authorization_code")
+    );
+    assert_eq!(
+        token.id_token_claims().unwrap().get_str("oid"),
+        Some(defaults::USER_OBJECT_ID)
+    );
+    // The session is cached: silent needs nothing more.
+    let again = h
+        .app
+        .acquire_token_silent(&["User.Read"], &account)
+        .await
+        .unwrap();
+    assert_eq!(again.source(), TokenSource::Cache);
+    let reqs = emu.admin().requests();
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.grant_type.as_deref() == Some("authorization_code"))
+            .count(),
+        1
+    );
+
+    // Signing out of the cache leaves the browser session: the next sign-in
+    // completes without the form, unless prompt=login asks for it.
+    h.app.remove_account(&account).await.unwrap();
+    assert!(h.app.accounts().await.unwrap().is_empty());
+    h.user(User::Nothing);
+    let sso = h
+        .app
+        .acquire_token_interactive(&["User.Read"])
+        .await
+        .unwrap();
+    assert_eq!(sso.account().unwrap().username, defaults::USER);
+    h.last_page().await;
+    h.user(User::SignsIn(
+        defaults::SECOND_USER,
+        defaults::SECOND_USER_PASSWORD,
+    ));
+    let bob = h
+        .app
+        .acquire_token_interactive(&["User.Read"])
+        .prompt(Prompt::Login)
+        .await
+        .unwrap();
+    assert_eq!(bob.account().unwrap().username, defaults::SECOND_USER);
+    h.last_page().await;
+    assert_eq!(h.app.accounts().await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_page_and_a_claims_challenge_satisfied_interactively() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let h = Harness::new(&emu, defaults::DESKTOP_APP_ID).await;
+    h.user(User::SignsIn(defaults::USER, defaults::USER_PASSWORD));
+    let token = h
+        .app
+        .acquire_token_interactive(&["User.Read"])
+        .await
+        .unwrap();
+    h.last_page().await;
+    let account = token.account().unwrap().clone();
+
+    // The tenant now demands MFA: silent says why, with the claims to satisfy.
+    emu.admin()
+        .require_interaction(InteractionRequired::mfa(defaults::USER));
+    let e = h
+        .app
+        .acquire_token_silent(&["User.Read"], &account)
+        .force_refresh(true)
+        .await
+        .unwrap_err();
+    let Error::UiRequired {
+        claims: Some(claims),
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    let fresh = h
+        .app
+        .acquire_token_interactive(&["User.Read"])
+        .claims(claims)
+        .prompt(Prompt::Login)
+        .await
+        .unwrap();
+    h.last_page().await;
+    assert_eq!(fresh.source(), TokenSource::IdentityProvider);
+    let silent = h
+        .app
+        .acquire_token_silent(&["User.Read"], &account)
+        .force_refresh(true)
+        .await
+        .unwrap();
+    assert_eq!(silent.source(), TokenSource::IdentityProvider);
+}
