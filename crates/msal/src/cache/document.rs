@@ -153,7 +153,8 @@ fn scan_entry<F: Fields>(
         let ws_start = sc.pos;
         let tight = sc.ws(Ws::None);
         if sc.eat(b',') {
-            canonical &= tight && sc.ws(Ws::Indent(4 * (level + 1)));
+            let indent = sc.ws(Ws::Indent(4 * (level + 1)));
+            canonical &= tight && indent;
         } else if sc.peek() == Some(b'}') {
             canonical &= sc.is_indent(ws_start, level);
             sc.pos += 1;
@@ -200,6 +201,18 @@ fn format_error(src: &str, e: ScanError, path: String) -> CacheFormatError {
         line: Some(line),
         column: Some(column),
     }
+}
+
+fn utf8_error(bytes: &[u8], e: std::str::Utf8Error) -> CacheFormatError {
+    let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("");
+    format_error(
+        valid,
+        ScanError {
+            pos: e.valid_up_to(),
+            message: "invalid UTF-8",
+        },
+        "$".into(),
+    )
 }
 
 fn member_path(name: &str) -> String {
@@ -291,29 +304,40 @@ impl TokenCache {
     /// is not an object, or a section is not an object; it gives the JSON
     /// path and the line and column.
     pub fn deserialize(bytes: &[u8]) -> Result<Self, CacheFormatError> {
-        let mut cache = TokenCache::new();
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        if bytes.is_empty() {
+        let text = std::str::from_utf8(bytes).map_err(|e| utf8_error(bytes, e))?;
+        Self::deserialize_text(text.to_owned())
+    }
+
+    /// [`deserialize`](Self::deserialize), taking ownership of the bytes (as
+    /// a [`CacheStore`](crate::storage::CacheStore) returns them), which
+    /// saves copying a large document.
+    ///
+    /// # Errors
+    /// As [`deserialize`](Self::deserialize).
+    pub fn deserialize_owned(mut bytes: Vec<u8>) -> Result<Self, CacheFormatError> {
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Self::deserialize_text(text),
+            Err(e) => {
+                let err = e.utf8_error();
+                Err(utf8_error(e.as_bytes(), err))
+            }
+        }
+    }
+
+    fn deserialize_text(text: String) -> Result<Self, CacheFormatError> {
+        let mut cache = TokenCache::new();
+        if text.is_empty() {
             return Ok(cache);
         }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("");
-                let err = ScanError {
-                    pos: e.valid_up_to(),
-                    message: "invalid UTF-8",
-                };
-                return Err(format_error(valid, err, "$".into()));
-            }
-        };
         if text.len() >= u32::MAX as usize {
             return Err(CacheFormatError::new("$", "document larger than 4 GiB"));
         }
-        cache.src = text.into();
-        let src = std::mem::take(&mut cache.src);
-        let result = cache.load(&src);
-        cache.src = src;
+        let result = cache.load(&text);
+        cache.src = text;
         cache.touched_access_tokens();
         result.map(|()| cache)
     }

@@ -117,23 +117,46 @@ const TAG_APP: &str = "\u{1}a";
 /// Hash of ASCII-lower-cased parts (length-prefixed, so parts cannot run
 /// into each other).
 pub(crate) fn hk(seed: &Seed, parts: &[&str]) -> u64 {
+    // Lower-case into a stack buffer and hash it in one call (the hasher's
+    // bulk path); parts are length-prefixed.
+    let mut buf = [0u8; 320];
+    let mut n = 0;
     let mut h = seed.build_hasher();
-    let mut buf = [0u8; 8];
     for p in parts {
-        h.write_usize(p.len());
         let bytes = p.as_bytes();
+        if n + 8 + bytes.len() > buf.len() {
+            h.write(&buf[..n]);
+            n = 0;
+        }
+        if 8 + bytes.len() > buf.len() {
+            // Longer than any real field: hash it in pieces.
+            h.write_usize(bytes.len());
+            for c in bytes.chunks(256) {
+                let mut tmp = [0u8; 256];
+                for (d, s) in tmp.iter_mut().zip(c) {
+                    *d = s.to_ascii_lowercase();
+                }
+                h.write(&tmp[..c.len()]);
+            }
+            continue;
+        }
+        buf[n..n + 8].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        n += 8;
+        let dst = &mut buf[n..n + bytes.len()];
         let mut chunks = bytes.chunks_exact(8);
+        let mut i = 0;
         for c in &mut chunks {
-            buf.copy_from_slice(c);
-            h.write_u64(lower8(u64::from_le_bytes(buf)));
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            dst[i..i + 8].copy_from_slice(&lower8(u64::from_le_bytes(w)).to_le_bytes());
+            i += 8;
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            buf = [0; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            h.write_u64(lower8(u64::from_le_bytes(buf)));
+        for (d, s) in dst[i..].iter_mut().zip(chunks.remainder()) {
+            *d = s.to_ascii_lowercase();
         }
+        n += bytes.len();
     }
+    h.write(&buf[..n]);
     h.finish()
 }
 
@@ -436,6 +459,12 @@ mod tests {
             hk(&seed, &["login.example", "abc"])
         );
         assert_ne!(hk(&seed, &["ab", "c"]), hk(&seed, &["a", "bc"]));
+        let long = "X".repeat(1000);
+        assert_eq!(
+            hk(&seed, &[&long, "A"]),
+            hk(&seed, &[&long.to_lowercase(), "a"])
+        );
+        assert_ne!(hk(&seed, &[&long, "A"]), hk(&seed, &[&long, "B"]));
     }
 
     #[test]

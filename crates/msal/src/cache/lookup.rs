@@ -312,7 +312,7 @@ impl TokenCache {
     fn accounts_where(&self, env_ok: impl Fn(&str) -> bool) -> Vec<Account> {
         let src = &*self.src;
         let mut out: Vec<Account> = Vec::new();
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut seen: HashMap<&str, usize, _> = HashMap::with_hasher(self.seed);
         for (_, slot) in self.acc.iter() {
             let base = slot.body.base(src);
             let f = &slot.f;

@@ -90,7 +90,7 @@ const EXPIRY_NONE: i64 = i64::MIN + 1;
 /// Not internally locked: share it behind a `Mutex`.
 pub struct TokenCache {
     /// The text of the last loaded document; unchanged entries point into it.
-    src: Box<str>,
+    src: String,
     /// Top-level members in document order.
     order: Vec<Top>,
     /// Top-level members msal does not know.
@@ -123,7 +123,7 @@ impl Clone for TokenCache {
             idt: self.idt.clone(),
             acc: self.acc.clone(),
             app: self.app.clone(),
-            seed: self.seed.clone(),
+            seed: self.seed,
             changed: self.changed,
             max_expiry: AtomicI64::new(self.max_expiry.load(Ordering::Relaxed)),
         }
@@ -150,14 +150,14 @@ impl TokenCache {
     pub fn new() -> Self {
         let seed = Seed::default();
         Self {
-            src: Box::from(""),
+            src: String::new(),
             order: Vec::new(),
             unknown: Vec::new(),
-            at: Section::new(seed.clone()),
-            rt: Section::new(seed.clone()),
-            idt: Section::new(seed.clone()),
-            acc: Section::new(seed.clone()),
-            app: Section::new(seed.clone()),
+            at: Section::new(seed),
+            rt: Section::new(seed),
+            idt: Section::new(seed),
+            acc: Section::new(seed),
+            app: Section::new(seed),
             seed,
             changed: false,
             max_expiry: AtomicI64::new(EXPIRY_NONE),

@@ -226,10 +226,12 @@ impl<F: Fields> Section<F> {
 
     /// The id of the entry stored under exactly `key`.
     pub(crate) fn find(&self, src: &str, key: &str) -> Option<u32> {
-        let h = key_hash(&self.seed, key);
-        self.by_key
-            .get(h)
-            .iter()
+        self.find_hashed(src, key, key_hash(&self.seed, key))
+    }
+
+    fn find_hashed(&self, src: &str, key: &str, h: u64) -> Option<u32> {
+        let ids = self.by_key.get(h);
+        ids.iter()
             .copied()
             .find(|&id| self.get(id).is_some_and(|s| s.key.get(src) == key))
     }
@@ -249,6 +251,13 @@ impl<F: Fields> Section<F> {
             return;
         };
         let kh = key_hash(&self.seed, slot.key.get(src));
+        self.index_hashed(id, src, add, kh);
+    }
+
+    fn index_hashed(&mut self, id: u32, src: &str, add: bool, kh: u64) {
+        let Some(slot) = self.slots.get(id as usize).and_then(Option::as_ref) else {
+            return;
+        };
         let hs = slot.f.index_keys(slot.body.base(src), &self.seed);
         if add {
             self.by_key.add(kh, id);
@@ -271,7 +280,8 @@ impl<F: Fields> Section<F> {
     pub(crate) fn put(&mut self, src: &str, key: Text, body: Body, f: F) -> u32 {
         self.present = true;
         let slot = Slot { key, body, f };
-        match self.find(src, slot.key.get(src)) {
+        let kh = key_hash(&self.seed, slot.key.get(src));
+        match self.find_hashed(src, slot.key.get(src), kh) {
             Some(id) => {
                 self.index(id, src, false);
                 self.slots[id as usize] = Some(slot);
@@ -282,7 +292,7 @@ impl<F: Fields> Section<F> {
                 let id = self.slots.len() as u32;
                 self.slots.push(Some(slot));
                 self.live += 1;
-                self.index(id, src, true);
+                self.index_hashed(id, src, true, kh);
                 id
             }
         }

@@ -69,6 +69,9 @@ pub(crate) enum Ws {
     Indent(usize),
 }
 
+/// Enough spaces for any indent up to `MAX_LEVEL`.
+static SPACES: [u8; 4 * MAX_LEVEL + 4] = [b' '; 4 * MAX_LEVEL + 4];
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -162,7 +165,7 @@ impl<'a> Scanner<'a> {
                     && self
                         .s
                         .get(start + 1..end)
-                        .is_some_and(|r| r.iter().all(|&c| c == b' '))
+                        .is_some_and(|r| SPACES.get(..n) == Some(r))
                 {
                     self.pos = end;
                     true
@@ -339,6 +342,8 @@ impl<'a> Scanner<'a> {
         self.pos += 1;
         let mut canonical = true;
         let mut keys: Vec<(usize, usize)> = Vec::new();
+        // Past a few keys, a set keeps the duplicate check linear.
+        let mut big: Option<std::collections::HashSet<&[u8]>> = None;
         let first = self.ws(Ws::None);
         if self.eat(b'}') {
             return Ok(Val {
@@ -359,10 +364,17 @@ impl<'a> Scanner<'a> {
             if canonical {
                 // Canonical keys are equal exactly when their texts are.
                 let text = &self.s[key.start..key.end];
-                if keys.iter().any(|&(a, b)| &self.s[a..b] == text) {
-                    canonical = false;
-                }
-                keys.push((key.start, key.end));
+                canonical = match &mut big {
+                    Some(set) => set.insert(text),
+                    None => {
+                        let fresh = !keys.iter().any(|&(a, b)| &self.s[a..b] == text);
+                        keys.push((key.start, key.end));
+                        if keys.len() > 16 {
+                            big = Some(keys.iter().map(|&(a, b)| &self.s[a..b]).collect());
+                        }
+                        fresh
+                    }
+                };
             }
             canonical &= self.ws(Ws::None);
             self.expect(b':', "expected ':'")?;
@@ -372,7 +384,8 @@ impl<'a> Scanner<'a> {
             let ws_start = self.pos;
             let after = self.ws(Ws::None);
             if self.eat(b',') {
-                canonical &= after && self.ws(Ws::Indent(4 * (level + 1)));
+                let indent = self.ws(Ws::Indent(4 * (level + 1)));
+                canonical &= after && indent;
             } else if self.peek() == Some(b'}') {
                 canonical &= self.is_indent(ws_start, level);
                 self.pos += 1;
@@ -398,7 +411,7 @@ impl<'a> Scanner<'a> {
             && self
                 .s
                 .get(ws_start + 1..self.pos)
-                .is_some_and(|r| r.iter().all(|&c| c == b' '))
+                .is_some_and(|r| SPACES.get(..n) == Some(r))
     }
 
     fn array(&mut self, level: usize) -> Result<Val, ScanError> {
@@ -424,7 +437,8 @@ impl<'a> Scanner<'a> {
             let ws_start = self.pos;
             let after = self.ws(Ws::None);
             if self.eat(b',') {
-                canonical &= after && self.ws(Ws::Indent(4 * (level + 1)));
+                let indent = self.ws(Ws::Indent(4 * (level + 1)));
+                canonical &= after && indent;
             } else if self.peek() == Some(b']') {
                 canonical &= self.is_indent(ws_start, level);
                 self.pos += 1;
