@@ -7,15 +7,19 @@
 //! - Save and remove: L1, then L2 (write-through). L1 holds plaintext (it is
 //!   the process's own memory, like the engine's in-memory cache); only L2
 //!   values are encrypted.
-//! - L2 failure (error or [`operation_timeout`](LayerConfig::operation_timeout)):
+//! - L2 outage (an error of kind [`Unavailable`](StorageErrorKind::Unavailable),
+//!   [`Io`](StorageErrorKind::Io) or [`LockTimeout`](StorageErrorKind::LockTimeout),
+//!   or no answer within [`operation_timeout`](LayerConfig::operation_timeout)):
 //!   with [`fail_open`](LayerConfig::fail_open) (the default) the call goes
 //!   on as if L2 missed or accepted the write: the engine then uses L1 or asks
 //!   the identity provider. The outage is logged once at warn, L2 is tried
 //!   again once per [`retry_interval`](LayerConfig::retry_interval), and its
 //!   return is logged once at info (see [`Health`]).
-//! - A value that cannot be decrypted, or that the backend reports as
-//!   [`StorageErrorKind::Corrupt`] (e.g. a Redis key of the wrong type), is
-//!   never degraded around: it is an error, and does not count as an outage.
+//! - Any other error ([`Corrupt`](StorageErrorKind::Corrupt): a value that
+//!   cannot be decrypted, a Redis key of the wrong type; [`Other`](StorageErrorKind::Other):
+//!   a request the server refused, such as a key PostgreSQL cannot store) is
+//!   the caller's: it is returned, and does not count as an outage (the
+//!   server answered).
 //!
 //! # Consistency
 //! An L1 copy can be as old as the L1's own limits allow (set a
@@ -170,6 +174,15 @@ impl LayerConfig {
     }
 }
 
+/// Whether `error` means L2 is not usable right now (rather than that it
+/// refused this request).
+fn is_outage(error: &StorageError) -> bool {
+    matches!(
+        error.kind,
+        StorageErrorKind::Unavailable | StorageErrorKind::Io | StorageErrorKind::LockTimeout
+    )
+}
+
 struct Inner<B> {
     backend: B,
     l1: Option<MemoryStore>,
@@ -262,21 +275,17 @@ impl<B: RemoteBackend> Inner<B> {
             )),
         };
         match &result {
-            // The server answered; what it holds is the problem.
-            Ok(_)
-            | Err(StorageError {
-                kind: StorageErrorKind::Corrupt,
-                ..
-            }) => self.health.succeeded(),
-            Err(e) => self.health.failed(now, e),
+            Err(e) if is_outage(e) => self.health.failed(now, e),
+            // Success, or the server answered with a refusal.
+            _ => self.health.succeeded(),
         }
         result
     }
 
     /// What a call returns when L2 failed or is skipped: `value` when riding
-    /// the outage out, else the error. Corrupt data is never ridden out.
+    /// an outage out, else the error.
     fn degrade<T>(&self, error: StorageError, value: T) -> Result<T, StorageError> {
-        if self.fail_open && error.kind != StorageErrorKind::Corrupt {
+        if self.fail_open && is_outage(&error) {
             Ok(value)
         } else {
             Err(error)

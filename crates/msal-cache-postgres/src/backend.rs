@@ -95,9 +95,15 @@ pub(crate) fn storage_error(e: sqlx::Error) -> StorageError {
         | E::PoolClosed
         | E::WorkerCrashed => StorageErrorKind::Unavailable,
         E::Database(db) => match db.code().as_deref() {
-            // Connection exceptions, shutdown, cannot connect now, out of resources.
+            // Connection exceptions, shutdown, cannot connect now, out of
+            // resources, login refused, and the table missing (when it is
+            // not ours to create): the store cannot serve now.
             Some(code)
-                if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") =>
+                if ["08", "57P", "53", "28"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "42P01"
+                    || code == "3F000" =>
             {
                 StorageErrorKind::Unavailable
             }

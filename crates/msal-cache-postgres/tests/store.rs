@@ -298,7 +298,8 @@ async fn without_create_on_demand_a_missing_table_is_reported() {
         .save("p", b"x".to_vec(), SaveHint::default())
         .await
         .unwrap_err();
-    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+    assert_eq!(err.kind, StorageErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
     assert!(
         !store.is_available(),
         "counted as an outage: logged once, probed again later"
@@ -377,4 +378,21 @@ async fn works_as_cache_access_hooks() {
         raw_row(hooks.store(), "assertion-hash").await.unwrap().1,
         Some(1_700_003_599.0)
     );
+}
+
+#[tokio::test]
+async fn a_key_postgres_cannot_store_is_an_error_not_an_outage() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).build().unwrap();
+    let err = store
+        .save("uid\0.utid", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+    assert!(store.is_available(), "the database answered");
+    store
+        .save("uid.utid", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(store.load("uid.utid").await.unwrap().is_some());
 }

@@ -26,6 +26,9 @@ fn storage_error(e: redis::RedisError) -> StorageError {
         || e.is_connection_dropped()
         || e.is_connection_refusal()
         || e.is_timeout()
+        || e.kind() == redis::ErrorKind::AuthenticationFailed
+        || e.code()
+            .is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
     {
         StorageErrorKind::Unavailable
     } else {
@@ -33,6 +36,21 @@ fn storage_error(e: redis::RedisError) -> StorageError {
     };
     StorageError::new(kind, format!("redis: {e}")).with_source(e)
 }
+
+/// Server replies that mean "this Redis cannot serve you now" (out of
+/// memory, a read-only replica, loading, busy script, failover, no auth).
+const UNAVAILABLE_CODES: &[&str] = &[
+    "OOM",
+    "READONLY",
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "NOAUTH",
+    "WRONGPASS",
+    "NOPERM",
+];
 
 /// Whether Redis said WRONGTYPE, alone or inside a pipeline's errors.
 fn is_wrong_type(e: &redis::RedisError) -> bool {

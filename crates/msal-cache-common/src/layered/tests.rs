@@ -18,7 +18,7 @@ struct FakeState {
     map: Mutex<HashMap<String, Stored>>,
     down: AtomicBool,
     hang: AtomicBool,
-    corrupt: AtomicBool,
+    refuse: Mutex<Option<StorageErrorKind>>,
     calls: AtomicUsize,
 }
 
@@ -45,7 +45,7 @@ impl Fake {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         let down = self.0.down.load(Ordering::SeqCst);
         let hang = self.0.hang.load(Ordering::SeqCst);
-        let corrupt = self.0.corrupt.load(Ordering::SeqCst);
+        let refuse = *self.0.refuse.lock().unwrap();
         Box::pin(async move {
             if hang {
                 std::future::pending::<()>().await;
@@ -55,8 +55,8 @@ impl Fake {
                     StorageErrorKind::Unavailable,
                     "connection refused",
                 ))
-            } else if corrupt {
-                Err(StorageError::new(StorageErrorKind::Corrupt, "WRONGTYPE"))
+            } else if let Some(kind) = refuse {
+                Err(StorageError::new(kind, "refused"))
             } else {
                 Ok(())
             }
@@ -429,22 +429,34 @@ fn futures_are_send_and_debug_hides_values() {
 }
 
 #[tokio::test]
-async fn corrupt_data_in_l2_is_an_error_even_when_failing_open_and_not_an_outage() {
-    let (fake, clock) = (Fake::default(), clock());
-    let store = layered(&fake, &clock, true, None);
-    fake.0.corrupt.store(true, Ordering::SeqCst);
-    assert_eq!(
-        store.load("p").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
-    );
-    assert_eq!(
-        store
+async fn refusals_are_errors_even_when_failing_open_and_not_an_outage() {
+    for kind in [StorageErrorKind::Corrupt, StorageErrorKind::Other] {
+        let (fake, clock) = (Fake::default(), clock());
+        let store = layered(&fake, &clock, true, None);
+        *fake.0.refuse.lock().unwrap() = Some(kind);
+        assert_eq!(store.load("p").await.unwrap_err().kind, kind);
+        let err = store
             .save("p", b"x".to_vec(), SaveHint::default())
             .await
-            .unwrap_err()
-            .kind,
-        StorageErrorKind::Corrupt
-    );
-    assert!(store.is_available());
-    assert_eq!(fake.calls(), 2);
+            .unwrap_err();
+        assert_eq!(err.kind, kind);
+        assert_eq!(store.remove("p").await.unwrap_err().kind, kind);
+        assert!(store.is_available(), "the server answered");
+        assert_eq!(fake.calls(), 3, "no call was skipped");
+    }
+    for kind in [
+        StorageErrorKind::Io,
+        StorageErrorKind::LockTimeout,
+        StorageErrorKind::Unavailable,
+    ] {
+        let (fake, clock) = (Fake::default(), clock());
+        let store = layered(&fake, &clock, false, None);
+        *fake.0.refuse.lock().unwrap() = Some(kind);
+        assert_eq!(
+            store.load("p").await.unwrap(),
+            None,
+            "{kind:?} is an outage, ridden out"
+        );
+        assert!(!store.is_available());
+    }
 }
