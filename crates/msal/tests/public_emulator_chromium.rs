@@ -6,12 +6,18 @@
 mod public_support;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use msal::flows::InteractiveRequest;
 use msal::protocol::authorize::Prompt;
 use msal::{Error, PublicClientApplication, TokenSource};
 use msal_emulator::{Emulator, EmulatorConfig, InteractionRequired, defaults};
-use public_support::chromium::Chromium;
+use public_support::chromium::{Chromium, Driving};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// Longest a sign-in may take before the test fails (not hangs).
+const WAIT: Duration = Duration::from_secs(90);
 
 /// What the "user" does in the browser.
 #[derive(Clone, Copy, Debug)]
@@ -22,11 +28,40 @@ enum User {
     Nothing,
 }
 
+/// Flags a browser script that panicked, so the sign-in stops at once.
+struct FailFlag(watch::Sender<bool>);
+
+impl Drop for FailFlag {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(true);
+        }
+    }
+}
+
 struct Harness {
     app: PublicClientApplication,
     user: Arc<Mutex<User>>,
     runs: Arc<Mutex<Vec<JoinHandle<String>>>>,
+    failed: watch::Receiver<bool>,
     _chromium: Chromium,
+}
+
+async fn script(helper: Driving, url: String, who: User) -> String {
+    helper.client.goto(&url).await.unwrap();
+    if let User::SignsIn(name, password) = who {
+        helper.fill("#i0116", name).await;
+        helper.fill("#i0118", password).await;
+        helper.click("#idSIButton9").await;
+        // A consent page comes for apps without pre-consent.
+        let (page, _) = helper
+            .wait_for_any(&["idBtn_Accept", "Authentication complete"])
+            .await;
+        if page == 0 {
+            helper.click("#idBtn_Accept").await;
+        }
+    }
+    helper.wait_for_text("Authentication complete").await
 }
 
 impl Harness {
@@ -35,26 +70,22 @@ impl Harness {
         let client = chromium.client.clone();
         let user = Arc::new(Mutex::new(User::Nothing));
         let runs: Arc<Mutex<Vec<JoinHandle<String>>>> = Arc::default();
+        let (fail_tx, failed) = watch::channel(false);
+        let fail_tx = Arc::new(fail_tx);
         let (u, r) = (user.clone(), runs.clone());
         let app = PublicClientApplication::builder(client_id)
             .authority(emu.authority(defaults::TENANT_ID))
             .browser(
                 move |url: &url::Url| -> Result<(), msal::browser::BrowserError> {
-                    let (client, url, who) = (client.clone(), url.to_string(), *u.lock().unwrap());
-                    let helper = Chromium::driving(client);
+                    let helper = Chromium::driving(client.clone());
+                    let (url, who, flag) = (
+                        url.to_string(),
+                        *u.lock().unwrap(),
+                        FailFlag((*fail_tx).clone()),
+                    );
                     r.lock().unwrap().push(tokio::spawn(async move {
-                        helper.client.goto(&url).await.unwrap();
-                        if let User::SignsIn(name, password) = who {
-                            helper.fill("#i0116", name).await;
-                            helper.fill("#i0118", password).await;
-                            helper.click("#idSIButton9").await;
-                            // A consent page appears for apps without pre-consent.
-                            let page = helper.client.source().await.unwrap_or_default();
-                            if page.contains("idBtn_Accept") {
-                                helper.click("#idBtn_Accept").await;
-                            }
-                        }
-                        helper.wait_for_text("Authentication complete").await
+                        let _flag = flag;
+                        script(helper, url, who).await
                     }));
                     Ok(())
                 },
@@ -65,12 +96,28 @@ impl Harness {
             app,
             user,
             runs,
+            failed,
             _chromium: chromium,
         }
     }
 
     fn user(&self, u: User) {
         *self.user.lock().unwrap() = u;
+    }
+
+    /// An interactive request that fails fast if the browser script fails.
+    fn interactive(&self) -> InteractiveRequest {
+        let mut failed = self.failed.clone();
+        self.app
+            .acquire_token_interactive(&["User.Read"])
+            .timeout(WAIT)
+            .cancel_on(async move {
+                let _ = failed.wait_for(|f| *f).await;
+            })
+    }
+
+    async fn quit(self) {
+        self._chromium.quit().await;
     }
 
     /// The page Chromium ended on in the last run.
@@ -85,12 +132,7 @@ async fn chromium_signs_in_through_the_loopback_redirect() {
     let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let h = Harness::new(&emu, defaults::CLI_APP_ID).await;
     h.user(User::SignsIn(defaults::USER, defaults::USER_PASSWORD));
-    let token = h
-        .app
-        .acquire_token_interactive(&["User.Read"])
-        .login_hint(defaults::USER)
-        .await
-        .unwrap();
+    let token = h.interactive().login_hint(defaults::USER).await.unwrap();
     let page = h.last_page().await;
     assert!(page.contains("You can close this window"), "{page}");
     let account = token.account().unwrap().clone();
@@ -123,26 +165,18 @@ async fn chromium_signs_in_through_the_loopback_redirect() {
     h.app.remove_account(&account).await.unwrap();
     assert!(h.app.accounts().await.unwrap().is_empty());
     h.user(User::Nothing);
-    let sso = h
-        .app
-        .acquire_token_interactive(&["User.Read"])
-        .await
-        .unwrap();
+    let sso = h.interactive().await.unwrap();
     assert_eq!(sso.account().unwrap().username, defaults::USER);
     h.last_page().await;
     h.user(User::SignsIn(
         defaults::SECOND_USER,
         defaults::SECOND_USER_PASSWORD,
     ));
-    let bob = h
-        .app
-        .acquire_token_interactive(&["User.Read"])
-        .prompt(Prompt::Login)
-        .await
-        .unwrap();
+    let bob = h.interactive().prompt(Prompt::Login).await.unwrap();
     assert_eq!(bob.account().unwrap().username, defaults::SECOND_USER);
     h.last_page().await;
     assert_eq!(h.app.accounts().await.unwrap().len(), 2);
+    h.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,11 +184,7 @@ async fn consent_page_and_a_claims_challenge_satisfied_interactively() {
     let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let h = Harness::new(&emu, defaults::DESKTOP_APP_ID).await;
     h.user(User::SignsIn(defaults::USER, defaults::USER_PASSWORD));
-    let token = h
-        .app
-        .acquire_token_interactive(&["User.Read"])
-        .await
-        .unwrap();
+    let token = h.interactive().await.unwrap();
     h.last_page().await;
     let account = token.account().unwrap().clone();
 
@@ -175,8 +205,7 @@ async fn consent_page_and_a_claims_challenge_satisfied_interactively() {
         panic!("{e:?}")
     };
     let fresh = h
-        .app
-        .acquire_token_interactive(&["User.Read"])
+        .interactive()
         .claims(claims)
         .prompt(Prompt::Login)
         .await
@@ -190,4 +219,5 @@ async fn consent_page_and_a_claims_challenge_satisfied_interactively() {
         .await
         .unwrap();
     assert_eq!(silent.source(), TokenSource::IdentityProvider);
+    h.quit().await;
 }

@@ -5,6 +5,7 @@
 //! never skips, when they are missing.
 
 use std::net::TcpListener as StdListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,12 @@ pub struct Chromium {
 }
 
 impl Drop for Chromium {
+    // chromedriver runs in a process group of its own, with the Chromium it
+    // launched: killing the group leaves no browser behind, even when the
+    // test failed before it could end the session.
     fn drop(&mut self) {
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -47,6 +53,7 @@ impl Chromium {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
         let profile = tempfile::tempdir().unwrap();
@@ -99,6 +106,11 @@ pub struct Driving {
 }
 
 impl Chromium {
+    /// Ends the session (chromedriver closes Chromium); dropping then stops chromedriver.
+    pub async fn quit(self) {
+        let _ = self.client.clone().close().await;
+    }
+
     /// A handle on the same session for the opener's task.
     pub fn driving(client: Client) -> Driving {
         Driving { client }
@@ -133,11 +145,16 @@ impl Driving {
 
     /// Waits until the page's HTML contains `needle` and returns it.
     pub async fn wait_for_text(&self, needle: &str) -> String {
+        self.wait_for_any(&[needle]).await.1
+    }
+
+    /// Waits until the page's HTML contains one of `needles`; returns which and the page.
+    pub async fn wait_for_any(&self, needles: &[&str]) -> (usize, String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.client.source().await.unwrap_or_default();
-            if s.contains(needle) {
-                return s;
+            if let Some(i) = needles.iter().position(|n| s.contains(n)) {
+                return (i, s);
             }
             let url = self
                 .client
@@ -147,7 +164,7 @@ impl Driving {
                 .unwrap_or_default();
             assert!(
                 Instant::now() < deadline,
-                "{needle:?} never appeared; page {url}:\n{s}"
+                "{needles:?} never appeared; page {url}:\n{s}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
