@@ -4,15 +4,23 @@
 //!
 //! The writers are this test binary started again (see
 //! `msal_test_support::child`): a test function runs as the parent normally
-//! and as a writer when `MSAL_TEST_CHILD` names it.
+//! and as a writer when `MSAL_TEST_CHILD` names it. Writers go through the
+//! public API: a `PublicClientApplication` with the file cache as its hooks
+//! redeems a refresh token once per token (`acquire_token_by_refresh_token`)
+//! against a small in-process identity provider.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use common::{MiniEngine, access_token_secrets, spawn_child};
+use common::idp::{self, Idp};
+use common::{ack_of, access_token_secrets, spawn_child};
+use msal::TokenSource;
+use msal::secret::RefreshTokenSecret;
 use msal_cache_file::{CacheKey, Encryption, FileCache};
 use msal_test_support::child;
 use rand::Rng;
@@ -33,15 +41,21 @@ fn cache_from_env() -> FileCache {
         .unwrap()
 }
 
-/// The writer: adds COUNT tokens named `<PREFIX>-<n>`, printing `ACK <token>`
-/// after each completed write.
+/// The writer: signs user USER_N in COUNT times, each time for a scope that
+/// yields a token named `<PREFIX>-<n>`, and prints `ACK <token>` once the
+/// call (and so the cache write) completed.
 async fn write_tokens() {
     let prefix = child::var("PREFIX");
     let count: usize = child::var("COUNT").parse().unwrap();
-    let mut engine = MiniEngine::new(cache_from_env());
+    let user: usize = child::var("USER_N").parse().unwrap();
+    let app = idp::app(Idp::new(&idp::uid(user)), Arc::new(cache_from_env()));
     for n in 0..count {
         let token = format!("{prefix}-{n}");
-        engine.add_token(&token).await.unwrap();
+        let result = app
+            .acquire_token_by_refresh_token(&[idp::scope_for(&token)], RefreshTokenSecret::new("rt-from-elsewhere"))
+            .await
+            .unwrap();
+        assert_eq!(result.access_token().expose_secret(), token);
         println!("ACK {token}");
     }
 }
@@ -59,6 +73,7 @@ async fn eight_processes_each_write_200_tokens_and_all_1600_are_there() {
                 ("CACHE_PATH", path.display().to_string()),
                 ("PREFIX", format!("writer{w}")),
                 ("COUNT", TOKENS_EACH.to_string()),
+                ("USER_N", w.to_string()),
             ];
             tokio::spawn(async move {
                 child::run(
@@ -80,6 +95,22 @@ async fn eight_processes_each_write_200_tokens_and_all_1600_are_there() {
     assert_eq!(got.len(), WRITERS * TOKENS_EACH);
     assert_eq!(got, want);
     assert!(!dir.path().join("shared.json.lockfile").exists());
+
+    // Another app on the file finds every user, and their tokens silently.
+    let reader = Idp::new(&idp::uid(99));
+    let cache = FileCache::builder(&path).encryption(Encryption::Plaintext).build().unwrap();
+    let app = idp::app(reader.clone(), Arc::new(cache));
+    let accounts = app.accounts().await.unwrap();
+    assert_eq!(accounts.len(), WRITERS);
+    let mut rng = rand::rng();
+    for account in &accounts {
+        let w = (0..WRITERS).find(|w| account.home_account_id.starts_with(&idp::uid(*w))).unwrap();
+        let token = format!("writer{w}-{}", rng.random_range(0..TOKENS_EACH));
+        let r = app.acquire_token_silent(&[idp::scope_for(&token)], account).await.unwrap();
+        assert_eq!(r.source(), TokenSource::Cache);
+        assert_eq!(r.access_token().expose_secret(), token);
+    }
+    assert_eq!(reader.token_posts.load(Ordering::SeqCst), 0);
 }
 
 /// Runs `rounds` rounds of two writers on one file, each killed with SIGKILL
@@ -110,6 +141,7 @@ fn kill_rounds(test: &str, rounds: usize, key: Option<CacheKey>) {
                 ("CACHE_PATH", path.display().to_string()),
                 ("PREFIX", format!("r{round}w{w}")),
                 ("COUNT", "100000".to_owned()),
+                ("USER_N", w.to_string()),
             ];
             if let Some(k) = &key {
                 envs.push(("CACHE_KEY", k.expose_base64().to_string()));
@@ -126,7 +158,7 @@ fn kill_rounds(test: &str, rounds: usize, key: Option<CacheKey>) {
             while seen < *kill_after {
                 match lines.next() {
                     Some(Ok(line)) => {
-                        if let Some(t) = line.strip_prefix("ACK ") {
+                        if let Some(t) = ack_of(&line) {
                             acked.insert(t.to_owned());
                             seen += 1;
                         }
@@ -138,7 +170,7 @@ fn kill_rounds(test: &str, rounds: usize, key: Option<CacheKey>) {
             c.wait().unwrap();
             // Acks printed before the kill count too.
             for line in lines.map_while(Result::ok) {
-                if let Some(t) = line.strip_prefix("ACK ") {
+                if let Some(t) = ack_of(&line) {
                     acked.insert(t.to_owned());
                 }
             }
@@ -156,6 +188,9 @@ fn kill_rounds(test: &str, rounds: usize, key: Option<CacheKey>) {
         let doc = rt
             .block_on(cache.read_document())
             .unwrap_or_else(|e| panic!("round {round}: the file must load: {e}"));
+        if let Some(d) = &doc {
+            msal::cache::TokenCache::deserialize(d).unwrap_or_else(|e| panic!("round {round}: msal cannot load it: {e}"));
+        }
         let got = doc.map(|d| access_token_secrets(&d)).unwrap_or_default();
         let missing: Vec<_> = acked.difference(&got).collect();
         assert!(

@@ -2,6 +2,8 @@
 //! MSAL-Python-shaped token entries, and child processes.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod idp;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -104,6 +106,14 @@ pub fn access_token_secrets(doc: &[u8]) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The token of an `ACK <token>` line. With `--nocapture` libtest prints
+/// `test <name> ... ` without a newline before the test runs, so the first
+/// ack shares its line.
+pub fn ack_of(line: &str) -> Option<&str> {
+    let rest = &line[line.find("ACK ")? + 4..];
+    rest.split_whitespace().next()
 }
 
 /// Starts this test binary again, running only `test` as a child (see
