@@ -10,6 +10,7 @@ use msal::clock::Clock;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
+use crate::buf::Buf;
 use crate::builder::{Encryption, FileCacheBuilder};
 use crate::envelope::{self, CacheKey};
 use crate::error::{CorruptReason, Error};
@@ -114,21 +115,23 @@ enum View {
     Present {
         stamp: Stamp,
         seen_at: SystemTime,
-        raw: Zeroizing<Vec<u8>>,
+        /// The file's bytes (ciphertext, or the document in plain text).
+        raw: Vec<u8>,
         /// The decrypted document (`None`: `raw` is the document).
-        plain: Option<Zeroizing<Vec<u8>>>,
+        plain: Option<Buf>,
     },
 }
 
 impl View {
-    fn document(&self) -> Zeroizing<Vec<u8>> {
+    /// A copy of the document, for the caller to own.
+    fn document(&self) -> Vec<u8> {
         match self {
-            View::Present { plain: Some(p), .. } => p.clone(),
+            View::Present { plain: Some(p), .. } => p.to_vec(),
             View::Present {
                 raw, plain: None, ..
             } if !raw.is_empty() => raw.clone(),
             // No file, or an empty one (MSAL Python reads that as empty too).
-            _ => Zeroizing::new(b"{}".to_vec()),
+            _ => b"{}".to_vec(),
         }
     }
 }
@@ -191,7 +194,7 @@ impl FileCache {
             let mut st = inner.state();
             inner.refresh(&mut st)?;
             Ok(match &st.view {
-                View::Present { .. } => Some(st.view.document()),
+                View::Present { .. } => Some(Zeroizing::new(st.view.document())),
                 _ => None,
             })
         })
@@ -362,7 +365,7 @@ impl Inner {
             return Ok(None);
         }
         synced.insert(partition.to_owned(), version);
-        Ok(Some(st.view.document().to_vec()))
+        Ok(Some(st.view.document()))
     }
 
     /// Writes `document` for `partition`. With `expect_synced`, refuses when
@@ -371,7 +374,7 @@ impl Inner {
         &self,
         synced: &Mutex<Synced>,
         partition: &str,
-        document: &[u8],
+        document: Buf,
         expect_synced: bool,
     ) -> Result<(), Error> {
         let mut st = self.state();
@@ -389,7 +392,7 @@ impl Inner {
     }
 
     /// Replaces the file with `document`. Lock held.
-    pub(crate) fn write_document(&self, document: &[u8]) -> Result<(), Error> {
+    pub(crate) fn write_document(&self, document: Buf) -> Result<(), Error> {
         let mut st = self.state();
         self.refresh(&mut st)?;
         self.write(&mut st, document)
@@ -405,7 +408,7 @@ impl Inner {
     }
 
     /// The document as it is on disk now (`None`: no file). Lock held.
-    pub(crate) fn current_document(&self) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+    pub(crate) fn current_document(&self) -> Result<Option<Vec<u8>>, Error> {
         let mut st = self.state();
         self.refresh(&mut st)?;
         Ok(match &st.view {
@@ -467,7 +470,7 @@ impl Inner {
     }
 
     /// The document inside `raw` (`None`: `raw` itself is the document).
-    fn decode(&self, st: &mut State, raw: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+    fn decode(&self, st: &mut State, raw: &[u8]) -> Result<Option<Buf>, Error> {
         let corrupt = |reason| Error::corrupt(&self.path, reason);
         if raw.is_empty() {
             return Ok(None);
@@ -496,24 +499,26 @@ impl Inner {
                 }
             }
             other => other,
-        }
-        .map_err(corrupt)?;
+        };
+        let plain = Buf::new(std::mem::take(&mut *plain.map_err(corrupt)?), true);
         validate_json(&plain).map_err(corrupt)?;
         Ok(Some(plain))
     }
 
-    fn write(&self, st: &mut State, document: &[u8]) -> Result<(), Error> {
+    /// Whether documents of this cache are wiped from memory when dropped.
+    pub(crate) fn wipes(&self) -> bool {
+        !matches!(self.encryption, Encryption::Plaintext)
+    }
+
+    fn write(&self, st: &mut State, document: Buf) -> Result<(), Error> {
         let (raw, plain) = if matches!(self.encryption, Encryption::Plaintext) {
-            (Zeroizing::new(document.to_vec()), None)
+            (document.into_vec(), None)
         } else {
             let key = self.key(st, true)?.ok_or_else(|| Error::Keyring {
                 message: "no key".into(),
                 source: None,
             })?;
-            (
-                Zeroizing::new(envelope::seal(&key, document)),
-                Some(Zeroizing::new(document.to_vec())),
-            )
+            (envelope::seal(&key, &document), Some(document))
         };
         let stamp = fsio::write_atomic(&self.path, &raw)?;
         st.view = View::Present {

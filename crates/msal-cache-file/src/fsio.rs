@@ -6,8 +6,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use zeroize::Zeroizing;
-
 use crate::error::Error;
 
 /// How far ahead of the clock a freshly written file's mtime is set.
@@ -79,7 +77,7 @@ fn system_ns(t: SystemTime) -> i128 {
 }
 
 /// A file's raw bytes and the stamp they were read at.
-pub(crate) type Snapshot = (Zeroizing<Vec<u8>>, Stamp);
+pub(crate) type Snapshot = (Vec<u8>, Stamp);
 
 /// The file's raw bytes and stamp, or `None` if there is no file.
 pub(crate) fn read(path: &Path) -> Result<Option<Snapshot>, Error> {
@@ -89,7 +87,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Snapshot>, Error> {
         Err(e) => return Err(Error::io("open", path, e)),
     };
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut bytes)
         .map_err(|e| Error::io("read", path, e))?;
     // Stamp after reading: nothing writes in place while we hold the lock.

@@ -5,6 +5,7 @@
 use msal::http::BoxFuture;
 use msal::storage::{CacheAccess, CacheAccessArgs, CacheStore, SaveHint, StorageError};
 
+use crate::buf::Buf;
 use crate::cache::{FileCache, blocking};
 
 /// The key under which an unpartitioned access is tracked.
@@ -53,7 +54,7 @@ impl CacheAccess for FileCache {
         Box::pin(async move {
             let partition = partition_of(&args);
             let doc = match document {
-                Some(d) if args.has_state_changed => Some(zeroize::Zeroizing::new(d.to_vec())),
+                Some(d) if args.has_state_changed => Some(Buf::new(d.to_vec(), self.inner.wipes())),
                 _ => None,
             };
             let (inner, synced) = (self.inner.clone(), self.synced.clone());
@@ -64,7 +65,7 @@ impl CacheAccess for FileCache {
                     // when the write is done, even if this future is dropped.
                     blocking(move || {
                         let _held = held;
-                        inner.write_partition(&synced, &partition, &doc, false)
+                        inner.write_partition(&synced, &partition, doc, false)
                     })
                     .await?;
                 }
@@ -76,7 +77,7 @@ impl CacheAccess for FileCache {
                     let (permit, lock) = self.inner.acquire().await?;
                     blocking(move || {
                         let _guard = (lock, permit);
-                        inner.write_partition(&synced, &partition, &doc, true)
+                        inner.write_partition(&synced, &partition, doc, true)
                     })
                     .await?;
                 }
@@ -100,7 +101,7 @@ impl CacheStore for FileCache {
                 inner.current_document()
             })
             .await?;
-            Ok(doc.map(|d| d.to_vec()))
+            Ok(doc)
         })
     }
 
@@ -111,12 +112,12 @@ impl CacheStore for FileCache {
         _hint: SaveHint,
     ) -> BoxFuture<'_, Result<(), StorageError>> {
         Box::pin(async move {
-            let document = zeroize::Zeroizing::new(document);
+            let document = Buf::new(document, self.inner.wipes());
             let (permit, lock) = self.inner.acquire().await?;
             let inner = self.inner.clone();
             blocking(move || {
                 let _guard = (lock, permit);
-                inner.write_document(&document)
+                inner.write_document(document)
             })
             .await?;
             Ok(())

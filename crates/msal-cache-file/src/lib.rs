@@ -49,6 +49,7 @@
 //! What was tested on which platform is listed in this crate's section of the
 //! repository README.
 
+mod buf;
 mod builder;
 mod cache;
 pub mod envelope;

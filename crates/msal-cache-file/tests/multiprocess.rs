@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::idp::{self, Idp};
-use common::{ack_of, access_token_secrets, spawn_child};
+use common::{access_token_secrets, ack_of, spawn_child};
 use msal::TokenSource;
 use msal::secret::RefreshTokenSecret;
 use msal_cache_file::{CacheKey, Encryption, FileCache};
@@ -52,7 +52,10 @@ async fn write_tokens() {
     for n in 0..count {
         let token = format!("{prefix}-{n}");
         let result = app
-            .acquire_token_by_refresh_token(&[idp::scope_for(&token)], RefreshTokenSecret::new("rt-from-elsewhere"))
+            .acquire_token_by_refresh_token(
+                &[idp::scope_for(&token)],
+                RefreshTokenSecret::new("rt-from-elsewhere"),
+            )
             .await
             .unwrap();
         assert_eq!(result.access_token().expose_secret(), token);
@@ -98,15 +101,23 @@ async fn eight_processes_each_write_200_tokens_and_all_1600_are_there() {
 
     // Another app on the file finds every user, and their tokens silently.
     let reader = Idp::new(&idp::uid(99));
-    let cache = FileCache::builder(&path).encryption(Encryption::Plaintext).build().unwrap();
+    let cache = FileCache::builder(&path)
+        .encryption(Encryption::Plaintext)
+        .build()
+        .unwrap();
     let app = idp::app(reader.clone(), Arc::new(cache));
     let accounts = app.accounts().await.unwrap();
     assert_eq!(accounts.len(), WRITERS);
     let mut rng = rand::rng();
     for account in &accounts {
-        let w = (0..WRITERS).find(|w| account.home_account_id.starts_with(&idp::uid(*w))).unwrap();
+        let w = (0..WRITERS)
+            .find(|w| account.home_account_id.starts_with(&idp::uid(*w)))
+            .unwrap();
         let token = format!("writer{w}-{}", rng.random_range(0..TOKENS_EACH));
-        let r = app.acquire_token_silent(&[idp::scope_for(&token)], account).await.unwrap();
+        let r = app
+            .acquire_token_silent(&[idp::scope_for(&token)], account)
+            .await
+            .unwrap();
         assert_eq!(r.source(), TokenSource::Cache);
         assert_eq!(r.access_token().expose_secret(), token);
     }
@@ -189,7 +200,8 @@ fn kill_rounds(test: &str, rounds: usize, key: Option<CacheKey>) {
             .block_on(cache.read_document())
             .unwrap_or_else(|e| panic!("round {round}: the file must load: {e}"));
         if let Some(d) = &doc {
-            msal::cache::TokenCache::deserialize(d).unwrap_or_else(|e| panic!("round {round}: msal cannot load it: {e}"));
+            msal::cache::TokenCache::deserialize(d)
+                .unwrap_or_else(|e| panic!("round {round}: msal cannot load it: {e}"));
         }
         let got = doc.map(|d| access_token_secrets(&d)).unwrap_or_default();
         let missing: Vec<_> = acked.difference(&got).collect();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::idp::{self, Idp};
-use common::{ack_of, access_token_secrets, msal_python, spawn_child};
+use common::{access_token_secrets, ack_of, msal_python, spawn_child};
 use msal::TokenSource;
 use msal::secret::RefreshTokenSecret;
 use msal::storage::{CacheAccess, CacheAccessArgs, StorageErrorKind};
@@ -26,32 +26,64 @@ use msal_test_support::child;
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/msal_ext_peer.py");
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn plain(path: &Path) -> FileCache {
-    FileCache::builder(path).encryption(Encryption::Plaintext).lock_timeout(Duration::from_secs(30)).build().unwrap()
+    FileCache::builder(path)
+        .encryption(Encryption::Plaintext)
+        .lock_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Runs the Python peer to completion and returns the tokens it acknowledged.
 fn python_write(path: &Path, prefix: &str, count: usize, pause: f64) -> BTreeSet<String> {
     let out = Command::new(msal_python())
-        .args([PEER, "write", &path.display().to_string(), prefix, &count.to_string(), &pause.to_string()])
+        .args([
+            PEER,
+            "write",
+            &path.display().to_string(),
+            prefix,
+            &count.to_string(),
+            &pause.to_string(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "python writer failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python writer failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     acks(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// The access tokens MSAL Python finds in the file.
 fn python_list(path: &Path) -> BTreeSet<String> {
-    let out = Command::new(msal_python()).args([PEER, "list", &path.display().to_string()]).output().unwrap();
-    assert!(out.status.success(), "python list failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<Vec<String>>(&out.stdout).unwrap().into_iter().collect()
+    let out = Command::new(msal_python())
+        .args([PEER, "list", &path.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python list failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<String>>(&out.stdout)
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 fn acks(stdout: &str) -> BTreeSet<String> {
-    stdout.lines().filter_map(ack_of).map(str::to_owned).collect()
+    stdout
+        .lines()
+        .filter_map(ack_of)
+        .map(str::to_owned)
+        .collect()
 }
 
 fn rust_app(path: &Path, user: usize) -> (Arc<Idp>, msal::PublicClientApplication) {
@@ -62,7 +94,10 @@ fn rust_app(path: &Path, user: usize) -> (Arc<Idp>, msal::PublicClientApplicatio
 
 async fn rust_write(app: &msal::PublicClientApplication, token: &str) {
     let r = app
-        .acquire_token_by_refresh_token(&[idp::scope_for(token)], RefreshTokenSecret::new("rt-from-elsewhere"))
+        .acquire_token_by_refresh_token(
+            &[idp::scope_for(token)],
+            RefreshTokenSecret::new("rt-from-elsewhere"),
+        )
         .await
         .unwrap();
     assert_eq!(r.access_token().expose_secret(), token);
@@ -70,17 +105,28 @@ async fn rust_write(app: &msal::PublicClientApplication, token: &str) {
 
 /// msal-rs finds Python's user and its token through the public API,
 /// from the cache, without a request.
-async fn rust_finds_silently(app: &msal::PublicClientApplication, idp: &Idp, py_prefix: &str, token: &str) {
+async fn rust_finds_silently(
+    app: &msal::PublicClientApplication,
+    idp: &Idp,
+    py_prefix: &str,
+    token: &str,
+) {
     let accounts = app.accounts().await.unwrap();
     let account = accounts
         .iter()
         .find(|a| a.home_account_id == format!("{py_prefix}-user.{}", idp::TENANT))
         .unwrap_or_else(|| panic!("Python's account {py_prefix}-user is not listed: {accounts:?}"));
     let posts = idp.token_posts.load(std::sync::atomic::Ordering::SeqCst);
-    let r = app.acquire_token_silent(&[idp::scope_for(token)], account).await.unwrap();
+    let r = app
+        .acquire_token_silent(&[idp::scope_for(token)], account)
+        .await
+        .unwrap();
     assert_eq!(r.source(), TokenSource::Cache);
     assert_eq!(r.access_token().expose_secret(), token);
-    assert_eq!(idp.token_posts.load(std::sync::atomic::Ordering::SeqCst), posts);
+    assert_eq!(
+        idp.token_posts.load(std::sync::atomic::Ordering::SeqCst),
+        posts
+    );
 }
 
 #[tokio::test]
@@ -103,13 +149,22 @@ async fn msal_python_and_msal_rs_take_turns_on_one_file_and_see_each_others_toke
 
         let seen_by_python = python_list(&path);
         let lost: Vec<_> = rust_tokens.difference(&seen_by_python).collect();
-        assert!(lost.is_empty(), "round {round}: MSAL Python does not see {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round}: MSAL Python does not see {lost:?}"
+        );
         let on_disk = access_token_secrets(&std::fs::read(&path).unwrap());
         let lost: Vec<_> = py_tokens.difference(&on_disk).collect();
-        assert!(lost.is_empty(), "round {round}: Python's tokens lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round}: Python's tokens lost: {lost:?}"
+        );
         rust_finds_silently(&app, &idp, &prefix, &format!("{prefix}-4")).await;
     }
-    assert_eq!(python_list(&path), rust_tokens.union(&py_tokens).cloned().collect());
+    assert_eq!(
+        python_list(&path),
+        rust_tokens.union(&py_tokens).cloned().collect()
+    );
 }
 
 /// A Rust writer process for the concurrent test: USER_N's tokens
@@ -156,7 +211,11 @@ async fn msal_python_and_two_msal_rs_processes_write_at_the_same_time_and_nothin
     let mut acked = BTreeSet::new();
     for c in rust {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "rust writer failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "rust writer failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         acked.extend(acks(&String::from_utf8_lossy(&out.stdout)));
     }
     let py = python.join().unwrap();
@@ -190,12 +249,18 @@ async fn msal_python_waits_for_our_lock_and_we_wait_for_its_lock() {
         .unwrap();
     // Real time: Python polls its lock file every 0.25 s.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(py.try_wait().unwrap().is_none(), "Python finished while we held the lock");
+    assert!(
+        py.try_wait().unwrap().is_none(),
+        "Python finished while we held the lock"
+    );
     assert!(!path.exists(), "Python wrote while we held the lock");
     cache.after_access(args, None).await.unwrap();
     let out = py.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(acks(&String::from_utf8_lossy(&out.stdout)), ["py-0".to_owned()].into());
+    assert_eq!(
+        acks(&String::from_utf8_lossy(&out.stdout)),
+        ["py-0".to_owned()].into()
+    );
 
     // Python holds its CrossPlatLock: we wait, time out, then get in.
     let mut holder = Command::new(msal_python())
@@ -205,7 +270,9 @@ async fn msal_python_waits_for_our_lock_and_we_wait_for_its_lock() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "HELD");
     let impatient = FileCache::builder(&path)
         .encryption(Encryption::Plaintext)
@@ -217,7 +284,11 @@ async fn msal_python_waits_for_our_lock_and_we_wait_for_its_lock() {
     impatient.after_access(args, None).await.unwrap();
     holder.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(holder.wait().unwrap().success());
-    let doc = cache.before_access(args).await.unwrap().expect("Python's write is handed over");
+    let doc = cache
+        .before_access(args)
+        .await
+        .unwrap()
+        .expect("Python's write is handed over");
     cache.after_access(args, None).await.unwrap();
     assert_eq!(access_token_secrets(&doc), ["py-0".to_owned()].into());
 }

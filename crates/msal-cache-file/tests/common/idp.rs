@@ -11,7 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use msal::PublicClientApplication;
 use msal::clock::ManualClock;
-use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse, TransportError, TransportErrorKind};
+use msal::http::{
+    BoxFuture, HttpClient, HttpRequest, HttpResponse, TransportError, TransportErrorKind,
+};
 use msal::storage::CacheAccess;
 
 pub const CLIENT_ID: &str = "00000000-0000-0000-0000-00000000f11e";
@@ -37,12 +39,21 @@ pub struct Idp {
 
 impl Idp {
     pub fn new(uid: &str) -> Arc<Self> {
-        Arc::new(Self { uid: uid.to_owned(), token_posts: AtomicUsize::new(0) })
+        Arc::new(Self {
+            uid: uid.to_owned(),
+            token_posts: AtomicUsize::new(0),
+        })
     }
 
     fn token_response(&self, form: &str) -> Option<String> {
-        let scope = url::form_urlencoded::parse(form.as_bytes()).find(|(k, _)| k == "scope")?.1.into_owned();
-        let token = scope.split(' ').find_map(|s| s.strip_prefix(SCOPE_PREFIX))?.to_owned();
+        let scope = url::form_urlencoded::parse(form.as_bytes())
+            .find(|(k, _)| k == "scope")?
+            .1
+            .into_owned();
+        let token = scope
+            .split(' ')
+            .find_map(|s| s.strip_prefix(SCOPE_PREFIX))?
+            .to_owned();
         let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
         let claims = serde_json::json!({
             "aud": CLIENT_ID,
@@ -53,7 +64,11 @@ impl Idp {
             "preferred_username": format!("{}@contoso.example", self.uid),
             "name": "Test User",
         });
-        let id_token = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims.to_string()));
+        let id_token = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&claims.to_string())
+        );
         Some(
             serde_json::json!({
                 "token_type": "Bearer",
@@ -72,15 +87,21 @@ impl Idp {
 
 fn reply(status: u16, body: String) -> HttpResponse {
     let mut r = http::Response::new(body.into_bytes());
-    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    *r.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 impl HttpClient for Idp {
     fn execute(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         let url = request.uri().to_string();
-        let result = if request.method() == http::Method::GET && url.ends_with("/.well-known/openid-configuration") {
+        let result = if request.method() == http::Method::GET
+            && url.ends_with("/.well-known/openid-configuration")
+        {
             Ok(reply(
                 200,
                 serde_json::json!({
@@ -99,7 +120,10 @@ impl HttpClient for Idp {
                 None => Ok(reply(400, r#"{"error":"invalid_scope"}"#.to_owned())),
             }
         } else {
-            Err(TransportError::new(TransportErrorKind::Other, format!("unexpected request to {url}")))
+            Err(TransportError::new(
+                TransportErrorKind::Other,
+                format!("unexpected request to {url}"),
+            ))
         };
         Box::pin(std::future::ready(result))
     }
