@@ -13,10 +13,11 @@ pub enum KeyringBackend {
     /// The platform's store: the macOS keychain, the Windows credential
     /// manager, the Secret Service (GNOME Keyring, KWallet) on Linux.
     Platform,
-    /// Linux only: the kernel key store (keyutils), linked to the user's
-    /// session and persistent keyrings. Works headless, without D-Bus, but
-    /// does not survive a reboot (the persistent keyring expires after a
-    /// few days unused, `/proc/sys/kernel/keys/persistent_keyring_expiry`).
+    /// Linux only: the kernel key store (keyutils), in the user's persistent
+    /// keyring under the description `<service>:<user>`, readable by that
+    /// user's processes only. Works headless, without D-Bus, but does not
+    /// survive a reboot (and expires after a few days unused,
+    /// `/proc/sys/kernel/keys/persistent_keyring_expiry`).
     /// When the key is gone, the file reports
     /// [`CorruptReason::KeyMissing`](crate::CorruptReason::KeyMissing).
     KernelKeyring,
@@ -31,6 +32,15 @@ pub(crate) struct KeyringSlot {
 }
 
 impl KeyringSlot {
+    /// The kernel key's description: `<service>:<user>`.
+    pub(crate) fn description(&self) -> String {
+        format!("{}:{}", self.service, self.user)
+    }
+
+    fn kernel(&self) -> bool {
+        self.backend == KeyringBackend::KernelKeyring
+    }
+
     fn entry(&self) -> Result<keyring::Entry, Error> {
         #[cfg(target_os = "linux")]
         let built = match self.backend {
@@ -41,12 +51,9 @@ impl KeyringSlot {
             )
             .map(|c| keyring::Entry::new_with_credential(Box::new(c))),
             KeyringBackend::KernelKeyring => {
-                keyring::keyutils::KeyutilsCredential::new_with_target(
-                    None,
-                    &self.service,
-                    &self.user,
-                )
-                .map(|c| keyring::Entry::new_with_credential(Box::new(c)))
+                return Err(Error::Config(
+                    "the kernel keyring is not used through the keyring crate".into(),
+                ));
             }
         };
         #[cfg(not(target_os = "linux"))]
@@ -63,6 +70,30 @@ impl KeyringSlot {
 
     /// The stored key, `None` if the entry does not exist.
     pub(crate) fn load(&self) -> Result<Option<CacheKey>, Error> {
+        #[cfg(target_os = "linux")]
+        if self.kernel() {
+            let raw =
+                crate::kernel_keyring::load(&self.description()).map_err(|m| Error::Keyring {
+                    message: m,
+                    source: None,
+                })?;
+            return match raw {
+                None => Ok(None),
+                Some(raw) => {
+                    let text = zeroize::Zeroizing::new(raw);
+                    let key = std::str::from_utf8(&text)
+                        .ok()
+                        .and_then(CacheKey::from_base64);
+                    key.map(Some).ok_or_else(|| Error::Keyring {
+                        message: format!(
+                            "the kernel key {} does not hold a cache key",
+                            self.description()
+                        ),
+                        source: None,
+                    })
+                }
+            };
+        }
         match self.entry()?.get_password() {
             Ok(text) => {
                 let text = zeroize::Zeroizing::new(text);
@@ -83,6 +114,17 @@ impl KeyringSlot {
 
     /// Stores `key`, replacing any previous one.
     pub(crate) fn store(&self, key: &CacheKey) -> Result<(), Error> {
+        #[cfg(target_os = "linux")]
+        if self.kernel() {
+            return crate::kernel_keyring::store(
+                &self.description(),
+                key.expose_base64().as_bytes(),
+            )
+            .map_err(|m| Error::Keyring {
+                message: m,
+                source: None,
+            });
+        }
         self.entry()?
             .set_password(&key.expose_base64())
             .map_err(|e| keyring_error("cannot store the cache key", e))
@@ -90,6 +132,15 @@ impl KeyringSlot {
 
     /// Deletes the entry (absent is fine).
     pub(crate) fn delete(&self) -> Result<(), Error> {
+        #[cfg(target_os = "linux")]
+        if self.kernel() {
+            return crate::kernel_keyring::delete(&self.description()).map_err(|m| {
+                Error::Keyring {
+                    message: m,
+                    source: None,
+                }
+            });
+        }
         match self.entry()?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keyring_error("cannot delete the cache key", e)),
@@ -105,6 +156,9 @@ pub(crate) fn probe(backend: KeyringBackend) -> bool {
         service: "msal-rs".into(),
         user: "probe".into(),
     };
+    if slot.kernel() {
+        return slot.load().is_ok();
+    }
     match slot.entry().map(|e| e.get_password()) {
         Ok(Ok(_)) | Ok(Err(keyring::Error::NoEntry)) => true,
         Ok(Err(e)) => {

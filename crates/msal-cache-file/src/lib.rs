@@ -56,6 +56,8 @@ pub mod envelope;
 mod error;
 mod fsio;
 mod hooks;
+#[cfg(target_os = "linux")]
+mod kernel_keyring;
 mod keystore;
 mod lock;
 

@@ -8,7 +8,10 @@ use std::path::Path;
 use common::{MiniEngine, access_token_secrets};
 use msal::storage::{CacheAccess, CacheAccessArgs, StorageErrorKind};
 use msal_cache_file::envelope::{self, MAGIC};
-use msal_cache_file::{CacheKey, CorruptReason, Encryption, Error, FileCache, file_cache_error};
+use msal_cache_file::{
+    CacheKey, CorruptReason, Encryption, Error, FileCache, KeyringBackend, file_cache_error,
+};
+use msal_test_support::child;
 
 fn with(path: &Path, encryption: Encryption) -> FileCache {
     FileCache::builder(path)
@@ -107,4 +110,130 @@ async fn aes_gcm_round_trip_and_every_wrong_reading_is_a_typed_corrupt_error() {
         access_token_secrets(&doc),
         ["after-quarantine".to_owned()].into()
     );
+}
+/// The key as the kernel keeps it (`<service>:<user>` in the user's
+/// persistent keyring), read the way another tool of the user would.
+fn kernel_key(service: &str, user: &str) -> Option<CacheKey> {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+    let ring = KeyRing::get_persistent(KeyRingIdentifier::User).unwrap();
+    let key = ring.search(&format!("{service}:{user}")).ok()?;
+    CacheKey::from_base64(std::str::from_utf8(&key.read_to_vec().unwrap()).unwrap())
+}
+
+fn drop_kernel_key(service: &str, user: &str) {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+    let ring = KeyRing::get_persistent(KeyRingIdentifier::User).unwrap();
+    ring.search(&format!("{service}:{user}"))
+        .unwrap()
+        .invalidate()
+        .unwrap();
+}
+
+fn unique_user(label: &str) -> String {
+    format!(
+        "test-{label}-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    )
+}
+
+#[tokio::test]
+async fn key_in_the_kernel_keyring_is_shared_with_another_process_and_its_loss_is_reported() {
+    let name = "key_in_the_kernel_keyring_is_shared_with_another_process_and_its_loss_is_reported";
+    let kernel = Encryption::Keyring(KeyringBackend::KernelKeyring);
+    if child::is_child(name) {
+        let cache = FileCache::builder(child::var("CACHE_PATH"))
+            .encryption(kernel)
+            .keyring_entry("msal-rs-test", child::var("KEY_USER"))
+            .build()
+            .unwrap();
+        let doc = cache.read_document().await.unwrap().unwrap();
+        assert_eq!(
+            access_token_secrets(&doc),
+            ["from-parent".to_owned()].into()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.bin");
+    let user = unique_user("kernel");
+    let cache = FileCache::builder(&path)
+        .encryption(kernel.clone())
+        .keyring_entry("msal-rs-test", &user)
+        .build()
+        .unwrap();
+    let mut e = MiniEngine::new(cache.clone());
+    e.add_token("from-parent").await.unwrap();
+
+    // The key is a random 256-bit key in the kernel keyring, and it is the
+    // one the file names.
+    let key =
+        kernel_key("msal-rs-test", &user).expect("a 32-byte key, base64, in the kernel keyring");
+    assert_eq!(
+        envelope::key_id_of(&std::fs::read(&path).unwrap()),
+        Some(key.id())
+    );
+
+    // Another process finds the key and reads the file.
+    child::run(
+        name,
+        &[
+            ("CACHE_PATH", path.display().to_string()),
+            ("KEY_USER", user.clone()),
+        ],
+    )
+    .await;
+
+    // The key is gone (a reboot clears the kernel keyring): the file is
+    // reported, not overwritten with a new key.
+    drop_kernel_key("msal-rs-test", &user);
+    let before = std::fs::read(&path).unwrap();
+    let fresh = FileCache::builder(&path)
+        .encryption(kernel)
+        .keyring_entry("msal-rs-test", &user)
+        .build()
+        .unwrap();
+    let mut f = MiniEngine::new(fresh.clone());
+    assert_eq!(
+        reason(&f.add_token("x").await.unwrap_err()),
+        CorruptReason::KeyMissing
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // Moved aside, the cache starts again with a new key.
+    fresh.quarantine().await.unwrap().unwrap();
+    f.add_token("new-start").await.unwrap();
+    let new_key = kernel_key("msal-rs-test", &user).unwrap();
+    assert_ne!(new_key.id(), key.id());
+    // delete() removes the file and the key.
+    fresh.delete().await.unwrap();
+    assert!(!path.exists());
+    assert!(kernel_key("msal-rs-test", &user).is_none());
+}
+
+#[tokio::test]
+async fn auto_encrypts_with_a_key_kept_in_a_secret_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.bin");
+    let user = unique_user("auto");
+    let cache = FileCache::builder(&path)
+        .keyring_entry("msal-rs-test", &user)
+        .build()
+        .unwrap();
+    let mut e = MiniEngine::new(cache.clone());
+    e.add_token("auto-token").await.unwrap();
+    let raw = std::fs::read(&path).unwrap();
+    assert!(raw.starts_with(MAGIC), "Auto never writes plain text");
+    let again = FileCache::builder(&path)
+        .keyring_entry("msal-rs-test", &user)
+        .build()
+        .unwrap();
+    let doc = again.read_document().await.unwrap().unwrap();
+    assert_eq!(access_token_secrets(&doc), ["auto-token".to_owned()].into());
+    // Without a Secret Service on the session bus (this machine, CI), the
+    // key is in the kernel keyring.
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        let key = kernel_key("msal-rs-test", &user).unwrap();
+        assert_eq!(envelope::key_id_of(&raw), Some(key.id()));
+    }
+    cache.delete().await.unwrap();
 }
