@@ -33,6 +33,7 @@ mod entra_error;
 mod error;
 mod faults;
 mod keys;
+pub mod managed_identity;
 mod routes;
 mod scopes;
 mod state;

@@ -56,6 +56,7 @@ pub fn router(state: EmulatorState) -> Router {
         .route("/{tenant}/oauth2/v2.0/logout", any(signin::logout))
         .route("/", get(html::home))
         .nest("/_admin", admin_http::router())
+        .merge(crate::managed_identity::routes())
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)
