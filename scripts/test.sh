@@ -62,5 +62,8 @@ fi
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 
 log "running cargo test --workspace"
-cargo test --workspace --all-targets "$@"
+# Benchmarks are built (so they keep compiling) but not run: they measure, they
+# do not assert, and some take minutes. See each crate's benches/ for how to run them.
+cargo test --workspace --all-targets --no-run "$@"
+cargo test --workspace --lib --bins --tests --examples "$@"
 cargo test --workspace --doc
