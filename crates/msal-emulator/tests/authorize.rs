@@ -167,6 +167,37 @@ async fn sign_in_redirects_with_a_code_that_redeems_once_with_pkce() {
         .await
         .unwrap();
     assert_eq!(r.status(), 302, "signed in already");
+    // A forced interaction_required: prompt=none answers it, the form clears it.
+    emu.admin()
+        .require_interaction(msal_emulator::InteractionRequired::mfa(USER));
+    let r = c
+        .get(authorize_url(&emu, CLI_APP_ID, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&location(&r), "error").as_deref(),
+        Some("interaction_required")
+    );
+    let page = c
+        .get(authorize_url(&emu, CLI_APP_ID, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = sign_in(&c, &emu, &page, USER, USER_PASSWORD).await;
+    assert!(query(&location(&r), "code").is_some());
+    let r = c
+        .get(authorize_url(&emu, CLI_APP_ID, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        query(&location(&r), "code").is_some(),
+        "satisfied by the sign-in"
+    );
     // prompt=login always shows the form; a hint for another user too.
     let r = c
         .get(authorize_url(&emu, CLI_APP_ID, &[("prompt", "login")]))

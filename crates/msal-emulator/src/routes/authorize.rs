@@ -269,9 +269,12 @@ pub(crate) async fn authorize(ctx: RequestCtx, method: Method, body: Bytes) -> R
             .as_deref()
             .is_none_or(|h| h.eq_ignore_ascii_case(&u.username))
     };
-    let sso_user = session_user.filter(|u| hint_matches(u)).filter(|u| {
-        prompt != "login" && super::grants::check_interaction(&ctx.state, u, &app.client_id).is_ok()
-    });
+    let session_user = session_user.filter(|u| hint_matches(u));
+    // A forced interaction_required needs the form, whatever the session.
+    let challenge = session_user
+        .as_ref()
+        .and_then(|u| super::grants::check_interaction(&ctx.state, u, &app.client_id).err());
+    let sso_user = session_user.filter(|_| prompt != "login" && challenge.is_none());
     let flow = SignInFlow {
         kind: FlowKind::Authorize(Box::new(req.clone())),
         tenant_segment: ctx.tenant_segment.clone(),
@@ -281,6 +284,9 @@ pub(crate) async fn authorize(ctx: RequestCtx, method: Method, body: Bytes) -> R
         created: ctx.now,
     };
     if prompt == "none" {
+        if let Some(e) = challenge {
+            return redirect_error(&ctx, &req, &e);
+        }
         let Some(user) = sso_user else {
             let e = EntraError::bad_request(
                 "login_required",
