@@ -466,3 +466,232 @@ fn remove_every_account_in_a_loop_leaves_no_tokens() {
     let [at, rt, idt, acc, app] = cache.entry_counts();
     assert_eq!((at, rt, idt, acc, app), (0, 0, 0, 0, 1));
 }
+
+fn record_for<'a>(resp: &'a TokenResponse, scopes: &'a [String]) -> TokenResponseRecord<'a> {
+    TokenResponseRecord {
+        client_id: CID,
+        environment: ENV,
+        realm: TID,
+        authority_type: AuthorityType::Mssts,
+        requested_scopes: scopes,
+        response: resp,
+        account_source: Some("password"),
+        username_hint: None,
+        user_assertion_hash: None,
+        refresh_token_to_rotate: None,
+        now: NOW,
+    }
+}
+
+#[test]
+fn adfs_sign_in_uses_sub_and_the_ropc_username() {
+    let mut cache = TokenCache::new();
+    let resp = TokenResponse {
+        access_token: Some(AccessTokenSecret::new("at")),
+        refresh_token: Some(RefreshTokenSecret::new("rt")),
+        id_token: Some(IdTokenSecret::new(id_token(
+            json!({"sub": "adfs-sub", "upn": ""}),
+        ))),
+        ..TokenResponse::default()
+    };
+    let scopes = vec!["openid".to_owned()];
+    let mut rec = record_for(&resp, &scopes);
+    rec.realm = "adfs";
+    rec.environment = "ADFS.Contoso.Example";
+    rec.authority_type = AuthorityType::Adfs;
+    rec.username_hint = Some("CONTOSO\\alice");
+    let account = cache.add(&rec).unwrap().unwrap();
+    assert_eq!(account.home_account_id, "adfs-sub");
+    assert_eq!(
+        (account.username.as_str(), account.authority_type.as_str()),
+        ("CONTOSO\\alice", "ADFS")
+    );
+    assert_eq!(account.account_source.as_deref(), Some("password"));
+    assert_eq!(account.environment, "adfs.contoso.example");
+    let d = doc(&cache);
+    let acc = d["Account"].as_object().unwrap();
+    assert_eq!(
+        acc.keys().collect::<Vec<_>>(),
+        ["adfs-sub-adfs.contoso.example-adfs"]
+    );
+    assert_eq!(
+        acc["adfs-sub-adfs.contoso.example-adfs"]["local_account_id"],
+        "adfs-sub"
+    );
+    assert_eq!(
+        d["AccessToken"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()["target"],
+        "openid"
+    );
+}
+
+#[test]
+fn generic_authorities_are_written_as_mssts_and_other_grants_record_no_source() {
+    let mut cache = TokenCache::new();
+    let mut resp = sign_in("alice", "at", "rt", false);
+    resp.client_info = None;
+    let scopes = vec![];
+    let mut rec = record_for(&resp, &scopes);
+    rec.authority_type = AuthorityType::Generic;
+    rec.account_source = Some("urn:ietf:params:oauth:grant-type:jwt-bearer");
+    let account = cache.add(&rec).unwrap().unwrap();
+    assert_eq!(account.home_account_id, "sub-alice");
+    assert_eq!(account.authority_type, "MSSTS");
+    assert_eq!(account.account_source, None);
+    let d = doc(&cache);
+    let entry = d["Account"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert!(entry.get("account_source").is_none());
+    assert_eq!(cache.accounts(&[ENV]), vec![account]);
+}
+
+#[test]
+fn bad_responses_are_errors_and_write_nothing() {
+    let mut cache = TokenCache::new();
+    let scopes = vec![];
+    let mut resp = sign_in("alice", "at", "rt", false);
+    resp.client_info = Some("%%%".into());
+    assert!(matches!(
+        cache.add(&record_for(&resp, &scopes)),
+        Err(msal::Error::Protocol(_))
+    ));
+    let mut resp = sign_in("alice", "at", "rt", false);
+    resp.id_token = Some(IdTokenSecret::new("not-a-jwt"));
+    assert!(cache.add(&record_for(&resp, &scopes)).is_err());
+    let mut resp = sign_in("alice", "at", "rt", false);
+    resp.client_info = None;
+    resp.id_token = Some(IdTokenSecret::new(id_token(json!({"oid": "x"}))));
+    assert!(cache.add(&record_for(&resp, &scopes)).is_err());
+    assert_eq!(cache.serialize(), b"{}");
+    assert!(!cache.has_state_changed());
+}
+
+#[test]
+fn key_bound_and_partitioned_tokens() {
+    let mut cache = TokenCache::new();
+    let mut resp = sign_in("alice", "pop-at", "rt", false);
+    resp.token_type = Some("pop".into());
+    resp.key_id = Some("kid-1".into());
+    resp.ext_cache_key = Some("ExtHash".into());
+    resp.expires_on = Some(NOW + 100);
+    resp.expires_in = None;
+    let scopes = vec![];
+    let mut rec = record_for(&resp, &scopes);
+    rec.user_assertion_hash = Some("uah");
+    cache.add(&rec).unwrap();
+    let d = doc(&cache);
+    let (key, at) = d["AccessToken"].as_object().unwrap().iter().next().unwrap();
+    assert!(
+        key.ends_with(
+            "-atext-11111111-1111-1111-1111-111111111111-tenant-1-user.read openid profile-exthash"
+        ),
+        "{key}"
+    );
+    assert_eq!(at["expires_on"], (NOW + 100).to_string());
+    assert_eq!(
+        (at["key_id"].as_str(), at["ext_cache_key"].as_str()),
+        (Some("kid-1"), Some("ExtHash"))
+    );
+    assert_eq!(at["user_assertion_hash"], "uah");
+    let a = hai("alice");
+    let mut q = at_query(&a, &["User.Read"]);
+    assert!(
+        cache.find_access_token(&q, NOW).is_none(),
+        "a Bearer query never gets a pop token"
+    );
+    q.token_type = Some("POP");
+    assert!(
+        cache.find_access_token(&q, NOW).is_none(),
+        "needs the extra key and the partition"
+    );
+    q.ext_cache_key = Some("exthash");
+    q.user_assertion_hash = Some("uah");
+    assert_eq!(
+        cache
+            .find_access_token(&q, NOW)
+            .unwrap()
+            .secret
+            .expose_secret(),
+        "pop-at"
+    );
+    q.key_id = Some("kid-2");
+    assert!(cache.find_access_token(&q, NOW).is_none());
+    q.key_id = Some("kid-1");
+    assert!(cache.find_access_token(&q, NOW).is_some());
+    let rts = cache.find_refresh_tokens(&RefreshTokenQuery {
+        home_account_id: &a,
+        environments: &[ENV],
+        ..Default::default()
+    });
+    assert!(rts.is_empty(), "an OBO-partitioned RT needs its hash");
+    let rts = cache.find_refresh_tokens(&RefreshTokenQuery {
+        home_account_id: &a,
+        environments: &[ENV],
+        user_assertion_hash: Some("UAH"),
+        ..Default::default()
+    });
+    assert_eq!(rts.len(), 1);
+}
+
+#[test]
+fn app_tokens_default_expiry_and_removal() {
+    let mut cache = TokenCache::new();
+    let resp = TokenResponse {
+        access_token: Some(AccessTokenSecret::new("app")),
+        ..TokenResponse::default()
+    };
+    let scopes = vec!["api://x/.default".to_owned()];
+    let mut rec = record_for(&resp, &scopes);
+    rec.account_source = None;
+    assert!(cache.add(&rec).unwrap().is_none());
+    let q = AccessTokenQuery {
+        client_id: CID,
+        environments: &[ENV],
+        realms: &[],
+        scopes: &["API://X/.default"],
+        ..Default::default()
+    };
+    let at = cache.find_access_token(&q, NOW).unwrap();
+    assert_eq!(
+        (at.expires_on, at.extended_expires_on, at.home_account_id),
+        (NOW + 600, NOW + 600, None)
+    );
+    assert!(!cache.has_refresh_tokens());
+    cache.remove_app_tokens("other-client", &[ENV]);
+    assert!(cache.find_access_token(&q, NOW).is_some());
+    cache.remove_app_tokens(CID, &["login.windows.net", ENV]);
+    assert!(cache.find_access_token(&q, NOW).is_none());
+    assert_eq!(doc(&cache)["AppMetadata"].as_object().unwrap().len(), 1);
+}
+
+#[test]
+fn owned_input_loads_like_borrowed_input() {
+    let mut cache = TokenCache::new();
+    add(&mut cache, CID, &sign_in("alice", "at", "rt", true), NOW);
+    let text = cache.serialize();
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend_from_slice(&text);
+    let owned = TokenCache::deserialize_owned(with_bom).unwrap();
+    assert_eq!(owned.serialize(), text);
+    assert!(owned.has_refresh_tokens());
+    assert_eq!(
+        owned
+            .app_metadata(&["login.windows.net", ENV], CID)
+            .unwrap()
+            .family_id
+            .as_deref(),
+        Some("1")
+    );
+    assert!(TokenCache::deserialize_owned(b"{\"a\": \"\xff\"}".to_vec()).is_err());
+    assert!(format!("{owned:?}").contains("access_tokens: 1"));
+    assert!(!format!("{owned:?}").contains("alice"));
+}

@@ -267,8 +267,7 @@ fn scan_section<F: Fields>(
             format_error(src, e, p)
         })?;
         let (start, end) = v.outer();
-        section.put(
-            src,
+        section.push_loaded(
             string_text(&k, src),
             Body::Src {
                 start: start as u32,
@@ -441,6 +440,11 @@ impl TokenCache {
                 }
             }
         }
+        self.at.reindex(src);
+        self.rt.reindex(src);
+        self.idt.reindex(src);
+        self.acc.reindex(src);
+        self.app.reindex(src);
         if !sc.at_end() {
             return Err(format_error(
                 src,

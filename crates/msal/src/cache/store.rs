@@ -126,6 +126,13 @@ impl Ids {
 pub(crate) struct IdMap(HashMap<u64, Ids, BuildHasherDefault<U64Hasher>>);
 
 impl IdMap {
+    fn with_capacity(n: usize) -> Self {
+        Self(HashMap::with_capacity_and_hasher(
+            n,
+            BuildHasherDefault::default(),
+        ))
+    }
+
     pub(crate) fn get(&self, h: u64) -> &[u32] {
         self.0.get(&h).map(Ids::as_slice).unwrap_or(&[])
     }
@@ -184,13 +191,71 @@ pub(crate) fn key_hash(seed: &Seed, key: &str) -> u64 {
     seed.hash_one(key)
 }
 
+/// Entries per chunk of [`Slots`].
+const CHUNK: usize = 1024;
+
+/// Slot storage in fixed-size chunks: growing never moves what is stored
+/// (a load of a large document would otherwise copy its slots repeatedly).
+#[derive(Debug, Clone)]
+pub(crate) struct Slots<F> {
+    chunks: Vec<Vec<Option<Slot<F>>>>,
+    len: usize,
+}
+
+impl<F> Default for Slots<F> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<F> Slots<F> {
+    /// Number of slots, holes included.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<&Slot<F>> {
+        let id = id as usize;
+        self.chunks.get(id / CHUNK)?.get(id % CHUNK)?.as_ref()
+    }
+
+    #[inline]
+    fn cell(&mut self, id: u32) -> Option<&mut Option<Slot<F>>> {
+        let id = id as usize;
+        self.chunks.get_mut(id / CHUNK)?.get_mut(id % CHUNK)
+    }
+
+    fn push(&mut self, slot: Slot<F>) -> u32 {
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(Some(slot));
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &Slot<F>)> {
+        self.chunks
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+    }
+}
+
 /// One section of the document (`AccessToken`, ...).
 #[derive(Debug, Clone)]
 pub(crate) struct Section<F> {
     /// Whether the section exists in the document (Python keeps an emptied
     /// section as `{}`).
     pub(crate) present: bool,
-    pub(crate) slots: Vec<Option<Slot<F>>>,
+    slots: Slots<F>,
     pub(crate) live: usize,
     by_key: IdMap,
     /// The two field indexes (see [`Fields::index_keys`]).
@@ -202,7 +267,7 @@ impl<F: Fields> Section<F> {
     pub(crate) fn new(seed: Seed) -> Self {
         Self {
             present: false,
-            slots: Vec::new(),
+            slots: Slots::default(),
             live: 0,
             by_key: IdMap::default(),
             ix: Default::default(),
@@ -213,15 +278,12 @@ impl<F: Fields> Section<F> {
     /// The live entry with this id.
     #[inline]
     pub(crate) fn get(&self, id: u32) -> Option<&Slot<F>> {
-        self.slots.get(id as usize).and_then(Option::as_ref)
+        self.slots.get(id)
     }
 
     /// Live entries in document order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Slot<F>)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+        self.slots.iter()
     }
 
     /// The id of the entry stored under exactly `key`.
@@ -238,7 +300,7 @@ impl<F: Fields> Section<F> {
 
     /// Drops every entry (a repeated section in the loaded document).
     pub(crate) fn clear(&mut self) {
-        self.slots.clear();
+        self.slots = Slots::default();
         self.live = 0;
         self.by_key.clear();
         for ix in &mut self.ix {
@@ -247,7 +309,7 @@ impl<F: Fields> Section<F> {
     }
 
     fn index(&mut self, id: u32, src: &str, add: bool) {
-        let Some(slot) = self.slots.get(id as usize).and_then(Option::as_ref) else {
+        let Some(slot) = self.slots.get(id) else {
             return;
         };
         let kh = key_hash(&self.seed, slot.key.get(src));
@@ -255,7 +317,7 @@ impl<F: Fields> Section<F> {
     }
 
     fn index_hashed(&mut self, id: u32, src: &str, add: bool, kh: u64) {
-        let Some(slot) = self.slots.get(id as usize).and_then(Option::as_ref) else {
+        let Some(slot) = self.slots.get(id) else {
             return;
         };
         let hs = slot.f.index_keys(slot.body.base(src), &self.seed);
@@ -275,6 +337,46 @@ impl<F: Fields> Section<F> {
         }
     }
 
+    /// Appends an entry read from the document, unindexed; [`reindex`](Self::reindex)
+    /// indexes the section once it is read.
+    pub(crate) fn push_loaded(&mut self, key: Text, body: Body, f: F) {
+        self.present = true;
+        self.slots.push(Slot { key, body, f });
+        self.live += 1;
+    }
+
+    /// Builds the key table and indexes from scratch, sized for the entries.
+    /// A key stored twice keeps its first place and its last entry, as
+    /// Python's `json.loads` does.
+    pub(crate) fn reindex(&mut self, src: &str) {
+        self.by_key = IdMap::with_capacity(self.live);
+        self.ix = [
+            IdMap::with_capacity(self.live),
+            IdMap::with_capacity(self.live),
+        ];
+        for id in 0..self.slots.len() as u32 {
+            let Some(slot) = self.slots.get(id) else {
+                continue;
+            };
+            let key = slot.key.get(src);
+            let kh = key_hash(&self.seed, key);
+            match self.find_hashed(src, key, kh) {
+                None => self.index_hashed(id, src, true, kh),
+                Some(first) => {
+                    let later = self.slots.cell(id).and_then(Option::take);
+                    self.live -= 1;
+                    if let Some(later) = later {
+                        self.index_hashed(first, src, false, kh);
+                        if let Some(cell) = self.slots.cell(first) {
+                            *cell = Some(later);
+                        }
+                        self.index_hashed(first, src, true, kh);
+                    }
+                }
+            }
+        }
+    }
+
     /// Stores an entry under `key`: in place if the key exists (Python's
     /// dict keeps the position), else at the end. Returns its id.
     pub(crate) fn put(&mut self, src: &str, key: Text, body: Body, f: F) -> u32 {
@@ -283,14 +385,15 @@ impl<F: Fields> Section<F> {
         let kh = key_hash(&self.seed, slot.key.get(src));
         match self.find_hashed(src, slot.key.get(src), kh) {
             Some(id) => {
-                self.index(id, src, false);
-                self.slots[id as usize] = Some(slot);
-                self.index(id, src, true);
+                self.index_hashed(id, src, false, kh);
+                if let Some(cell) = self.slots.cell(id) {
+                    *cell = Some(slot);
+                }
+                self.index_hashed(id, src, true, kh);
                 id
             }
             None => {
-                let id = self.slots.len() as u32;
-                self.slots.push(Some(slot));
+                let id = self.slots.push(slot);
                 self.live += 1;
                 self.index_hashed(id, src, true, kh);
                 id
@@ -304,7 +407,7 @@ impl<F: Fields> Section<F> {
             return;
         }
         self.index(id, src, false);
-        if let Some(Some(slot)) = self.slots.get_mut(id as usize) {
+        if let Some(Some(slot)) = self.slots.cell(id) {
             slot.body = body;
             slot.f = f;
         }
@@ -317,7 +420,9 @@ impl<F: Fields> Section<F> {
             return false;
         }
         self.index(id, src, false);
-        self.slots[id as usize] = None;
+        if let Some(cell) = self.slots.cell(id) {
+            *cell = None;
+        }
         self.live -= 1;
         true
     }
@@ -329,16 +434,12 @@ impl<F: Fields> Section<F> {
         if holes < 1024 || holes < self.live {
             return;
         }
-        let slots: Vec<Slot<F>> = std::mem::take(&mut self.slots)
-            .into_iter()
-            .flatten()
-            .collect();
-        self.clear();
-        for slot in slots {
-            let id = self.slots.len() as u32;
-            self.slots.push(Some(slot));
+        let old = std::mem::take(&mut self.slots);
+        self.live = 0;
+        for slot in old.chunks.into_iter().flatten().flatten() {
+            self.slots.push(slot);
             self.live += 1;
-            self.index(id, src, true);
         }
+        self.reindex(src);
     }
 }
