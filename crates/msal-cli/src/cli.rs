@@ -1,0 +1,308 @@
+//! The command line: global options (each also from an `MSAL_*` variable)
+//! and one subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The authority used when none is given: any work or school account.
+pub(crate) const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/organizations";
+
+/// The client id used when none is given: the Azure CLI's public client, the
+/// same default the Azure Identity libraries use for developer sign-in. It is
+/// pre-authorized for Microsoft Graph and Azure Resource Manager in every
+/// tenant. Register your own app for anything beyond trying things out.
+pub(crate) const DEFAULT_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// Scopes asked for when `--scopes` is not given.
+pub(crate) const DEFAULT_SCOPES: &[&str] = &["User.Read"];
+
+/// `msal`: sign in with Microsoft Entra ID (or any OpenID Connect provider),
+/// get tokens for scripts, and see and clear the token cache.
+#[derive(Debug, Parser)]
+#[command(
+    name = "msal",
+    version,
+    about = "Sign in with Microsoft Entra ID, get tokens for scripts, see and clear the token cache.",
+    long_about = "Sign in with Microsoft Entra ID (or B2C, ADFS, CIAM, any OpenID Connect provider), \
+get tokens for scripts, and see and clear the token cache.\n\n\
+Try `msal quickstart`: it runs the whole loop against an embedded emulator, without network.\n\n\
+Exit codes: 0 success, 1 error, 2 sign-in required (run `msal login`)."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalOpts,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalOpts {
+    /// The authority: `https://login.microsoftonline.com/<tenant>`, a B2C, ADFS or CIAM
+    /// authority, or an OpenID Connect issuer (see --oidc).
+    #[arg(long, global = true, env = "MSAL_AUTHORITY", default_value = DEFAULT_AUTHORITY)]
+    pub(crate) authority: String,
+
+    /// Treat --authority as a generic OpenID Connect issuer.
+    #[arg(long, global = true, env = "MSAL_OIDC", value_parser = BoolishValueParser::new())]
+    pub(crate) oidc: bool,
+
+    /// The application (client) id [default: the Azure CLI's public client,
+    /// 04b07795-8ddb-461a-bbee-02f9e1bf7b46]. With `app-token --managed-identity`:
+    /// the client id of a user-assigned identity.
+    #[arg(long, global = true, env = "MSAL_CLIENT_ID", value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+
+    /// The token cache file [default: `msal/cache.bin` (encrypted) or
+    /// `msal/cache.json` (--plaintext) in the user's data directory].
+    #[arg(long, global = true, env = "MSAL_CACHE", value_name = "PATH")]
+    pub(crate) cache: Option<PathBuf>,
+
+    /// Keep the cache as plain JSON, the format MSAL Python and the Azure CLI
+    /// share, instead of encrypting it with a key from the OS keyring. Anyone who
+    /// can read the file (mode 0600) can use the tokens in it.
+    #[arg(long, global = true, env = "MSAL_PLAINTEXT", value_parser = BoolishValueParser::new())]
+    pub(crate) plaintext: bool,
+
+    /// How results are printed.
+    #[arg(long, global = true, env = "MSAL_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+
+    /// Also trust the root certificates in this PEM file (a corporate TLS-inspecting
+    /// proxy's root). `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured too.
+    #[arg(long, global = true, env = "MSAL_CA_FILE", value_name = "PEM")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// Send requests through this HTTP proxy (`http://[user:password@]host:port`),
+    /// or `none` to ignore HTTPS_PROXY & co. [default: HTTPS_PROXY, HTTP_PROXY,
+    /// ALL_PROXY and NO_PROXY, as curl does].
+    #[arg(
+        long,
+        global = true,
+        env = "MSAL_PROXY",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub(crate) proxy: Option<String>,
+}
+
+/// Text for people, JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Readable text.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Sign a user in (system browser, or device code for machines without one).
+    Login(LoginArgs),
+    /// Print an access token, silently from the cache (exit code 2 when a sign-in is needed).
+    Token(TokenArgs),
+    /// List the signed-in accounts.
+    Accounts(JsonFlag),
+    /// Remove accounts and their tokens from the cache.
+    Logout(LogoutArgs),
+    /// Get a token for an application: client credentials, managed identity or
+    /// workload identity.
+    AppToken(AppTokenArgs),
+    /// Look at the token cache file.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Run the whole loop (device-code sign-in, accounts, a silent token, sign-out)
+    /// against an embedded emulator, without network.
+    Quickstart(QuickstartArgs),
+}
+
+/// `--json`, for commands that print a result.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct JsonFlag {
+    /// Print JSON (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Scopes to ask for.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ScopesArg {
+    /// Scopes, separated by spaces or commas, or repeated [default: User.Read].
+    /// `openid`, `profile` and `offline_access` are always added.
+    #[arg(long, num_args = 1.., value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+}
+
+impl ScopesArg {
+    /// The scopes, split on white space and commas; the default when none.
+    pub(crate) fn scopes(&self) -> Vec<String> {
+        let given = split_scopes(&self.scopes);
+        if given.is_empty() {
+            DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+        } else {
+            given
+        }
+    }
+}
+
+/// Splits `--scopes "a b,c"` values into single scopes.
+pub(crate) fn split_scopes(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(|c: char| c.is_whitespace() || c == ','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `msal login`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LoginArgs {
+    /// Sign in on another device: show a code to enter at a web page.
+    #[arg(long, conflicts_with = "browser")]
+    pub(crate) device_code: bool,
+    /// Sign in with the system browser (the default; falls back to the device code
+    /// when no browser can be started).
+    #[arg(long)]
+    pub(crate) browser: bool,
+    #[command(flatten)]
+    pub(crate) scopes: ScopesArg,
+    /// Print JSON (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `msal token`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    pub(crate) scopes: ScopesArg,
+    /// Which account (user name or home account id) when several are signed in.
+    #[arg(long, value_name = "USER")]
+    pub(crate) account: Option<String>,
+    /// Skip cached access tokens and redeem the refresh token.
+    #[arg(long)]
+    pub(crate) force_refresh: bool,
+    /// Print JSON with the expiry, scopes, account and whether the token came from
+    /// the cache (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `msal logout`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LogoutArgs {
+    /// The account to remove (user name or home account id).
+    #[arg(long, value_name = "USER", conflicts_with = "all")]
+    pub(crate) account: Option<String>,
+    /// Remove every account.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print JSON (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `msal app-token`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AppTokenArgs {
+    /// Scopes, usually one `<resource>/.default` (for managed identity a resource
+    /// URI works too).
+    #[arg(long, num_args = 1.., value_name = "SCOPE", required = true)]
+    pub(crate) scopes: Vec<String>,
+    /// Client credentials: the name of the environment variable holding the client
+    /// secret (never pass a secret as an argument: other users can see it).
+    #[arg(long, value_name = "VAR", group = "credential")]
+    pub(crate) client_secret_env: Option<String>,
+    /// Client credentials: a certificate (PEM) registered on the app.
+    #[arg(long, value_name = "PEM", group = "credential")]
+    pub(crate) certificate: Option<PathBuf>,
+    /// The certificate's private key (PEM), if not in the --certificate file.
+    #[arg(long, value_name = "PEM", requires = "certificate")]
+    pub(crate) key: Option<PathBuf>,
+    /// The identity of the Azure resource this runs on (system-assigned, or
+    /// user-assigned with --client-id, --resource-id or --object-id).
+    #[arg(long, group = "credential")]
+    pub(crate) managed_identity: bool,
+    /// A user-assigned managed identity by its Azure resource id.
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "managed_identity",
+        conflicts_with = "object_id"
+    )]
+    pub(crate) resource_id: Option<String>,
+    /// A user-assigned managed identity by its object (principal) id.
+    #[arg(long, value_name = "ID", requires = "managed_identity")]
+    pub(crate) object_id: Option<String>,
+    /// Workload identity (AKS, federated CI): AZURE_CLIENT_ID, AZURE_TENANT_ID,
+    /// AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST.
+    #[arg(long, group = "credential")]
+    pub(crate) workload_identity: bool,
+    /// Print JSON (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `msal cache ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Count what the cache holds: per section, account and environment, expired
+    /// entries, file size. Never prints a token.
+    Inspect(JsonFlag),
+}
+
+/// `msal quickstart`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct QuickstartArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scopes_split_on_spaces_and_commas() {
+        let v = vec![
+            "User.Read Mail.Read".to_owned(),
+            "a,b".to_owned(),
+            " ".to_owned(),
+        ];
+        assert_eq!(split_scopes(&v), ["User.Read", "Mail.Read", "a", "b"]);
+        let none = ScopesArg { scopes: vec![] };
+        assert_eq!(none.scopes(), ["User.Read"]);
+    }
+
+    #[test]
+    fn every_global_option_reads_its_variable() {
+        let cmd = Cli::command();
+        for (long, var) in [
+            ("authority", "MSAL_AUTHORITY"),
+            ("client-id", "MSAL_CLIENT_ID"),
+            ("cache", "MSAL_CACHE"),
+            ("plaintext", "MSAL_PLAINTEXT"),
+            ("output", "MSAL_OUTPUT"),
+            ("ca-file", "MSAL_CA_FILE"),
+            ("proxy", "MSAL_PROXY"),
+        ] {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .unwrap_or_else(|| panic!("--{long}"));
+            assert_eq!(
+                arg.get_env().and_then(|v| v.to_str()),
+                Some(var),
+                "--{long}"
+            );
+            assert!(arg.is_global_set(), "--{long} is global");
+        }
+    }
+}

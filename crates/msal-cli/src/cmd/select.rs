@@ -1,0 +1,151 @@
+//! Choosing the account a command works on.
+
+use msal::Account;
+
+use crate::error::{CliError, CliResult};
+
+/// Whether `a` is the account the user named (user name or home account id,
+/// case-insensitively).
+pub(crate) fn matches(a: &Account, wanted: &str) -> bool {
+    let wanted = wanted.trim();
+    a.username.eq_ignore_ascii_case(wanted) || a.home_account_id.eq_ignore_ascii_case(wanted)
+}
+
+/// One entry per home account (an account signed in to several tenants is
+/// listed once per tenant by the cache), the home tenant's entry first.
+pub(crate) fn distinct(accounts: &[Account]) -> Vec<&Account> {
+    let mut out: Vec<&Account> = Vec::new();
+    for a in accounts {
+        let home = a.home_account_id.rsplit('.').next().unwrap_or("");
+        match out.iter().position(|b| {
+            b.home_account_id.eq_ignore_ascii_case(&a.home_account_id)
+                && b.environment.eq_ignore_ascii_case(&a.environment)
+        }) {
+            None => out.push(a),
+            Some(i) if a.realm.eq_ignore_ascii_case(home) => out[i] = a,
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// The one account `wanted` names, or the only one signed in.
+///
+/// # Errors
+/// No account (or none matching): "sign in" (exit code 2) when
+/// `missing_is_sign_in`, else exit code 1. Several accounts and no
+/// `--account`: exit code 1, listing them.
+pub(crate) fn select<'a>(
+    accounts: &'a [Account],
+    wanted: Option<&str>,
+    missing_is_sign_in: bool,
+) -> CliResult<&'a Account> {
+    let all = distinct(accounts);
+    let missing = |msg: String| {
+        if missing_is_sign_in {
+            CliError::sign_in_required(msg)
+        } else {
+            CliError::other(msg)
+        }
+    };
+    let names = || {
+        all.iter()
+            .map(|a| a.username.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match wanted {
+        Some(w) => all.iter().copied().find(|a| matches(a, w)).ok_or_else(|| {
+            if all.is_empty() {
+                missing(format!(
+                    "{w} is not signed in (no account is); run `msal login`"
+                ))
+            } else {
+                missing(format!(
+                    "{w} is not signed in (signed in: {}); run `msal login`",
+                    names()
+                ))
+            }
+        }),
+        None => match all.as_slice() {
+            [] => Err(missing("no account is signed in; run `msal login`".into())),
+            [one] => Ok(*one),
+            _ => Err(CliError::other(format!(
+                "several accounts are signed in ({}); choose one with --account",
+                names()
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_ERROR, EXIT_SIGN_IN_REQUIRED};
+
+    fn account(user: &str, hai: &str, realm: &str) -> Account {
+        Account {
+            home_account_id: hai.into(),
+            environment: "login.microsoftonline.com".into(),
+            realm: realm.into(),
+            local_account_id: "x".into(),
+            username: user.into(),
+            authority_type: "MSSTS".into(),
+            account_source: None,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn picks_by_name_or_id_or_the_only_one() {
+        let list = vec![account("ada@contoso.com", "u1.t1", "t1")];
+        assert_eq!(
+            select(&list, None, true).unwrap().username,
+            "ada@contoso.com"
+        );
+        assert_eq!(
+            select(&list, Some("ADA@contoso.com"), true)
+                .unwrap()
+                .home_account_id,
+            "u1.t1"
+        );
+        assert_eq!(
+            select(&list, Some("U1.T1"), true).unwrap().username,
+            "ada@contoso.com"
+        );
+        let e = select(&list, Some("bob@contoso.com"), true).unwrap_err();
+        assert_eq!(e.code, EXIT_SIGN_IN_REQUIRED);
+        assert!(e.message.contains("ada@contoso.com"), "{}", e.message);
+        assert_eq!(
+            select(&list, Some("bob"), false).unwrap_err().code,
+            EXIT_ERROR
+        );
+    }
+
+    #[test]
+    fn no_account_means_sign_in_and_several_need_a_choice() {
+        assert_eq!(
+            select(&[], None, true).unwrap_err().code,
+            EXIT_SIGN_IN_REQUIRED
+        );
+        let two = vec![
+            account("ada@c.com", "u1.t1", "t1"),
+            account("bob@c.com", "u2.t1", "t1"),
+        ];
+        let e = select(&two, None, true).unwrap_err();
+        assert_eq!(e.code, EXIT_ERROR);
+        assert!(e.message.contains("ada@c.com, bob@c.com") && e.message.contains("--account"));
+    }
+
+    #[test]
+    fn one_user_in_two_tenants_is_one_account_home_tenant_first() {
+        let list = vec![
+            account("ada@c.com", "u1.t1", "guest"),
+            account("ada@c.com", "u1.t1", "t1"),
+        ];
+        let d = distinct(&list);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].realm, "t1");
+        assert_eq!(select(&list, None, true).unwrap().realm, "t1");
+    }
+}

@@ -1,0 +1,285 @@
+//! `msal app-token`: tokens for applications.
+
+mod support;
+
+use msal_emulator::{ClientCertificate, defaults};
+use msal_test_support::{Canned, TestServer};
+use support::{msal_command, run};
+
+const VAULT: &str = "https://vault.azure.net";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// An App Service identity endpoint answering with `token`.
+async fn app_service(token: &'static str) -> TestServer {
+    let expires = now() + 3600;
+    TestServer::http(move |r| {
+        if r.header("x-identity-header") != Some("id-header-s3cret") {
+            return Canned::json(401, r#"{"message":"no header"}"#);
+        }
+        Canned::json(
+            200,
+            &format!(r#"{{"access_token":"{token}","expires_on":"{expires}","token_type":"Bearer","resource":"{VAULT}"}}"#),
+        )
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_system_and_user_assigned() {
+    let server = app_service("mi-access-token-value").await;
+    let home = tempfile::tempdir().unwrap();
+    let with_env = |args: &[&str]| {
+        let mut c = msal_command(home.path());
+        c.env("IDENTITY_ENDPOINT", format!("{}/msi/token", server.url()))
+            .env("IDENTITY_HEADER", "id-header-s3cret")
+            // Identity endpoints are never proxied, whatever the environment says.
+            .env("HTTPS_PROXY", "http://127.0.0.1:1")
+            .env("HTTP_PROXY", "http://127.0.0.1:1")
+            .args(["app-token", "--managed-identity"])
+            .args(args);
+        c
+    };
+
+    let plain = run(with_env(&["--scopes", &format!("{VAULT}/.default")])).await;
+    assert_eq!(plain.ok().trim(), "mi-access-token-value");
+    assert!(!plain.stderr.contains("id-header-s3cret"));
+
+    let json = run(with_env(&[
+        "--scopes",
+        VAULT,
+        "--json",
+        "--client-id",
+        "11111111-2222-3333-4444-555555555555",
+    ]))
+    .await
+    .json();
+    assert_eq!(json["access_token"], "mi-access-token-value");
+    assert_eq!(json["resource"], VAULT);
+    assert_eq!(json["from_cache"], false);
+    assert!(json["expires_on"].as_i64().unwrap() > now());
+
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[0]
+            .target
+            .contains("resource=https%3A%2F%2Fvault.azure.net"),
+        "{}",
+        seen[0].target
+    );
+    assert!(
+        !seen[0].target.contains("client_id"),
+        "system-assigned: {}",
+        seen[0].target
+    );
+    assert!(
+        seen[1]
+            .target
+            .contains("client_id=11111111-2222-3333-4444-555555555555"),
+        "{}",
+        seen[1].target
+    );
+
+    let two = run(with_env(&["--scopes", VAULT, "https://storage.azure.com"])).await;
+    assert!(two.fails(1).contains("one resource"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_errors_are_one_line() {
+    let server = TestServer::http(|_| {
+        Canned::json(
+            400,
+            r#"{"error":"invalid_resource","error_description":"AADSTS500011: no such resource"}"#,
+        )
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let mut c = msal_command(home.path());
+    c.env("IDENTITY_ENDPOINT", format!("{}/msi/token", server.url()))
+        .env("IDENTITY_HEADER", "h")
+        .args([
+            "app-token",
+            "--managed-identity",
+            "--scopes",
+            "https://nope.example",
+        ]);
+    let r = run(c).await;
+    let line = r.fails(1);
+    assert!(line.contains("AADSTS500011"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_secret_from_a_variable_and_the_cache_file() {
+    let h = support::Harness::start().await;
+    let daemon = |args: &[&str]| {
+        let mut c = msal_command(h.dir.path());
+        c.arg("--authority")
+            .arg(h.emu.authority(defaults::TENANT_ID))
+            .args([
+                "--client-id",
+                defaults::DAEMON_APP_ID,
+                "--plaintext",
+                "--cache",
+            ])
+            .arg(h.cache())
+            .env("DAEMON_SECRET_VAR", defaults::DAEMON_SECRET)
+            .arg("app-token")
+            .args(args);
+        c
+    };
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
+    let first = run(daemon(&[
+        "--scopes",
+        &scope,
+        "--client-secret-env",
+        "DAEMON_SECRET_VAR",
+        "--json",
+    ]))
+    .await;
+    let v = first.json();
+    assert_eq!(v["from_cache"], false);
+    assert!(v["account"].is_null(), "an app token has no account");
+    let at = v["access_token"].as_str().unwrap().to_owned();
+    for out in [&first.stdout, &first.stderr] {
+        assert!(
+            !out.contains(defaults::DAEMON_SECRET),
+            "the client secret is never printed"
+        );
+    }
+
+    // The next process finds it in the cache file: no request.
+    h.admin().reset_counters();
+    let again = run(daemon(&[
+        "--scopes",
+        &scope,
+        "--client-secret-env",
+        "DAEMON_SECRET_VAR",
+    ]))
+    .await;
+    assert_eq!(again.ok().trim(), at);
+    assert_eq!(h.admin().total_requests(), 0);
+    let inspect = h.run(&["cache", "inspect", "--json"]).await.json();
+    assert_eq!(inspect["accounts"]["(app)"]["access_tokens"], 1);
+
+    // A wrong secret, a missing variable: one line each, no secret shown.
+    let mut c = msal_command(h.dir.path());
+    c.arg("--authority")
+        .arg(h.emu.authority(defaults::SECOND_TENANT_ID))
+        .args([
+            "--client-id",
+            defaults::DAEMON_APP_ID,
+            "--plaintext",
+            "--cache",
+        ])
+        .arg(h.dir.path().join("other.json"))
+        .env("DAEMON_SECRET_VAR", "not-the-secret")
+        .args([
+            "app-token",
+            "--scopes",
+            &scope,
+            "--client-secret-env",
+            "DAEMON_SECRET_VAR",
+        ]);
+    let r = run(c).await;
+    let line = r.fails(1);
+    assert!(line.contains("invalid_client"), "{line}");
+    assert!(!line.contains("not-the-secret"));
+    let missing = run(daemon(&[
+        "--scopes",
+        &scope,
+        "--client-secret-env",
+        "NO_SUCH_VAR",
+    ]))
+    .await;
+    assert!(missing.fails(1).contains("NO_SUCH_VAR"));
+    let no_client = run({
+        let mut c = msal_command(h.dir.path());
+        c.env("DAEMON_SECRET_VAR", defaults::DAEMON_SECRET).args([
+            "app-token",
+            "--scopes",
+            &scope,
+            "--client-secret-env",
+            "DAEMON_SECRET_VAR",
+            "--plaintext",
+        ]);
+        c
+    })
+    .await;
+    assert!(no_client.fails(1).contains("--client-id"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_credential() {
+    let h = support::Harness::start().await;
+    let cert = ClientCertificate::generate("msal-cli test daemon").unwrap();
+    h.admin()
+        .register_certificate(defaults::DAEMON_APP_ID, &cert.cert_pem)
+        .unwrap();
+    let cert_file = h.dir.path().join("daemon.crt");
+    let key_file = h.dir.path().join("daemon.key");
+    std::fs::write(&cert_file, &cert.cert_pem).unwrap();
+    std::fs::write(&key_file, &cert.key_pem).unwrap();
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
+    let mut c = msal_command(h.dir.path());
+    c.arg("--authority")
+        .arg(h.emu.authority(defaults::TENANT_ID))
+        .args([
+            "--client-id",
+            defaults::DAEMON_APP_ID,
+            "--plaintext",
+            "--cache",
+        ])
+        .arg(h.cache())
+        .args(["app-token", "--scopes", &scope, "--certificate"])
+        .arg(&cert_file)
+        .arg("--key")
+        .arg(&key_file)
+        .arg("--json");
+    let r = run(c).await;
+    let v = r.json();
+    assert_eq!(v["from_cache"], false);
+    assert_eq!(h.admin().token_requests_with_grant("client_credentials"), 1);
+    assert!(!r.stdout.contains("PRIVATE KEY") && !r.stderr.contains("PRIVATE KEY"));
+
+    // Not a key: said plainly, nothing of the file shown.
+    let mut bad = msal_command(h.dir.path());
+    bad.arg("--authority")
+        .arg(h.emu.authority(defaults::TENANT_ID))
+        .args([
+            "--client-id",
+            defaults::DAEMON_APP_ID,
+            "--plaintext",
+            "--cache",
+        ])
+        .arg(h.cache())
+        .args(["app-token", "--scopes", &scope, "--certificate"])
+        .arg(&cert_file);
+    let line = run(bad).await.fails(1).to_owned();
+    assert!(line.contains("private key"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_identity_reads_the_azure_variables() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = msal_command(home.path());
+    c.env("AZURE_CLIENT_ID", "11111111-2222-3333-4444-555555555555")
+        .args([
+            "--plaintext",
+            "app-token",
+            "--workload-identity",
+            "--scopes",
+            "https://vault.azure.net/.default",
+        ]);
+    let r = run(c).await;
+    let line = r.fails(1);
+    assert!(
+        line.contains("AZURE_FEDERATED_TOKEN_FILE") && line.contains("AZURE_TENANT_ID"),
+        "{line}"
+    );
+}
