@@ -12,13 +12,14 @@ mod auth_code;
 mod client_credentials;
 mod obo;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 pub use auth_code::{AuthorizationCodeRequest, AuthorizationRequest, AuthorizationUrlRequest};
 pub use client_credentials::ClientCredentialsRequest;
 pub use obo::{OnBehalfOfRequest, user_assertion_hash};
 
-use super::cache_io::{CacheIo, Partition};
+use super::cache_io::{CacheIo, Partition, app_partition_key};
 use super::engine::{Engine, EngineConfig};
 use super::public::to_strings;
 use crate::authority::{
@@ -57,7 +58,23 @@ use crate::storage::{CacheAccess, MemoryStore, StoreAccess};
 pub struct ConfidentialClientApplication {
     pub(crate) engine: Arc<Engine>,
     instance_discovery: bool,
+    /// Resolved app-token targets per tenant (see [`Target`]).
+    targets: Arc<RwLock<HashMap<String, Arc<Target>>>>,
 }
+
+/// Where app tokens of one tenant are requested and cached: resolved once,
+/// so a cache hit parses no URL and takes no process-wide lock.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) resolver: AuthorityResolver,
+    pub(crate) realm: String,
+    pub(crate) partition_key: String,
+    /// The configured host first, then its aliases.
+    pub(crate) environments: Vec<String>,
+}
+
+/// More tenants than this in the target map: it starts over (a bound, not a cache policy).
+const MAX_TARGETS: usize = 100_000;
 
 impl std::fmt::Debug for ConfidentialClientApplication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,6 +212,7 @@ impl ConfidentialClientApplicationBuilder {
         Ok(ConfidentialClientApplication {
             engine: Arc::new(engine),
             instance_discovery: self.instance_discovery,
+            targets: Arc::default(),
         })
     }
 }
@@ -366,6 +384,45 @@ impl ConfidentialClientApplication {
     /// Cache and hook errors.
     pub async fn remove_account(&self, account: &Account) -> Result<()> {
         self.engine.remove_account(account).await
+    }
+
+    /// The app-token target of `tenant` (the configured one when `None`).
+    /// Kept once the authority's metadata is known (so discovery, when it
+    /// applies, has run and the environment list is final).
+    ///
+    /// # Errors
+    /// A bad tenant; metadata errors when the realm needs a request.
+    pub(crate) async fn target(&self, tenant: Option<&str>) -> Result<Arc<Target>> {
+        let key = tenant
+            .map(|t| t.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if let Some(t) = self
+            .targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(t.clone());
+        }
+        let resolver = self.resolver_for(tenant)?;
+        let realm = match resolver.known_realm() {
+            Some(r) => r,
+            None => resolver.realm().await?,
+        };
+        let target = Arc::new(Target {
+            partition_key: app_partition_key(&self.engine.client_id, &realm),
+            environments: resolver.known_environments(),
+            realm,
+            resolver,
+        });
+        if target.resolver.cached_metadata().is_some() {
+            let mut map = self.targets.write().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= MAX_TARGETS {
+                map.clear();
+            }
+            map.insert(key, target.clone());
+        }
+        Ok(target)
     }
 
     /// The resolver for `tenant` (the configured authority when `None`).

@@ -9,11 +9,10 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 
-use super::ConfidentialClientApplication;
-use crate::app::cache_io::{Partition, app_partition_key};
+use super::{ConfidentialClientApplication, Target};
+use crate::app::cache_io::Partition;
 use crate::app::engine::{EXPIRY_BUFFER_SECS, Engine, Store};
 use crate::app::result::AuthenticationResult;
-use crate::authority::AuthorityResolver;
 use crate::cache::AccessTokenQuery;
 use crate::error::Result;
 use crate::http::BoxFuture;
@@ -84,10 +83,8 @@ impl IntoFuture for ClientCredentialsRequest {
 /// What one call works with, shared by its flight.
 struct Call {
     engine: Arc<Engine>,
-    resolver: AuthorityResolver,
+    target: Arc<Target>,
     scopes: Vec<String>,
-    realm: String,
-    partition_key: String,
     /// The `claims` parameter: the challenge merged with client capabilities.
     claims: Option<String>,
     /// Skip the cached token (force_refresh or a claims challenge).
@@ -104,19 +101,13 @@ impl ClientCredentialsRequest {
     async fn run(self) -> Result<AuthenticationResult> {
         let scopes = scopes::plain(&self.scopes)?;
         let engine = self.app.engine.clone();
-        let resolver = self.app.resolver_for(self.tenant.as_deref())?;
-        let realm = match resolver.known_realm() {
-            Some(r) => r,
-            None => resolver.realm().await?,
-        };
+        let target = self.app.target(self.tenant.as_deref()).await?;
         let call = Arc::new(Call {
-            partition_key: app_partition_key(&engine.client_id, &realm),
             claims: engine.claims_param(self.claims.as_deref())?,
             skip_cache: self.force_refresh || self.claims.is_some(),
             engine,
-            resolver,
+            target,
             scopes,
-            realm,
         });
         let mut fallback = None;
         if !call.skip_cache {
@@ -146,8 +137,8 @@ impl Call {
         s.dedup();
         format!(
             "\0client_credentials\n{}\n{}\n{}\n{}\n{force}",
-            self.resolver.authority().host(),
-            self.realm,
+            self.target.resolver.authority().host(),
+            self.target.realm,
             s.join(" "),
             self.claims.as_deref().unwrap_or("")
         )
@@ -156,10 +147,14 @@ impl Call {
     /// The cached app token for these scopes, if one is usable.
     async fn lookup(&self) -> Result<Option<Hit>> {
         let e = &self.engine;
-        let envs = self.resolver.known_environments();
-        let env_refs: Vec<&str> = envs.iter().map(String::as_str).collect();
+        let env_refs: Vec<&str> = self
+            .target
+            .environments
+            .iter()
+            .map(String::as_str)
+            .collect();
         let scope_refs: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
-        let realms = [self.realm.as_str()];
+        let realms = [self.target.realm.as_str()];
         let now = e.now();
         let q = AccessTokenQuery {
             client_id: &e.client_id,
@@ -174,7 +169,7 @@ impl Call {
         };
         let found = e
             .cache
-            .access(Partition::app(&self.partition_key), |c| {
+            .access(Partition::app(&self.target.partition_key), |c| {
                 c.remove_expired_access_tokens(&q, now);
                 Ok(c.find_access_token(&q, now))
             })
@@ -214,7 +209,7 @@ impl Call {
 
     async fn request(&self) -> Result<AuthenticationResult> {
         let e = &self.engine;
-        let metadata = self.resolver.metadata().await?;
+        let metadata = self.target.resolver.metadata().await?;
         let scope = scopes::join(&self.scopes);
         let mut form = TokenForm::grant(grant::CLIENT_CREDENTIALS, &e.client_id, &scope);
         form.set_opt("claims", self.claims.as_deref());
@@ -226,14 +221,14 @@ impl Call {
                 self.claims.as_deref().unwrap_or(""),
             ],
         );
-        tracing::debug!(tenant = %self.realm, "client credentials: requesting an app token");
+        tracing::debug!(tenant = %self.target.realm, "client credentials: requesting an app token");
         let response = e.post_token(&metadata, form, throttle, &[]).await?;
         e.store(
-            Partition::app(&self.partition_key),
+            Partition::app(&self.target.partition_key),
             Store {
                 response: &response,
                 metadata: &metadata,
-                environment: self.resolver.authority().host(),
+                environment: self.target.resolver.authority().host(),
                 requested_scopes: &self.scopes,
                 account_source: None,
                 username_hint: None,
