@@ -351,3 +351,55 @@ async fn a_corrupt_partition_fails_alone_and_a_failed_write_is_reported() {
     assert_eq!(r.access_token().expose_secret(), "at-1");
     http.assert_consumed();
 }
+
+#[tokio::test]
+async fn silent_account_and_remove_use_the_users_partition() {
+    let s = setup();
+    expect_metadata(&s.http, &s.tenant);
+    s.http.expect(
+        Expect::post(&token_url(&s.tenant)).form("grant_type", "authorization_code"),
+        Reply::json(
+            200,
+            &user_token_json("at-user", "rt-user", UID, &s.tenant, 3600),
+        ),
+    );
+    let r = s
+        .app
+        .acquire_token_by_authorization_code(
+            &["User.Read"],
+            AuthorizationCode::new("code"),
+            "https://app.example/cb",
+        )
+        .await
+        .unwrap();
+    let hai = format!("{UID}.{}", s.tenant);
+    let write = s.hooks.after().pop().unwrap();
+    assert_eq!(write.key.as_deref(), Some(hai.as_str()));
+    assert!(write.has_state_changed && !write.is_app_cache && write.suggested_expiry.is_none());
+    let account = r.account().unwrap().clone();
+
+    s.hooks.clear();
+    s.app
+        .acquire_token_silent(&["User.Read"], &account)
+        .await
+        .unwrap();
+    s.app.account(&hai).await.unwrap().unwrap();
+    s.app.remove_account(&account).await.unwrap();
+    let seen = s.hooks.after();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|x| x.key.as_deref() == Some(hai.as_str()) && !x.is_app_cache)
+    );
+    assert_eq!(
+        seen.iter().map(|x| x.has_state_changed).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    let left = counts(seen[2].document.as_ref().unwrap());
+    assert_eq!(
+        left[..4],
+        [0, 0, 0, 0],
+        "the user's tokens and account are gone: {left:?}"
+    );
+    s.http.assert_consumed();
+}
