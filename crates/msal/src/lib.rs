@@ -8,6 +8,9 @@
 //! ## Map of the crate
 //! - [`PublicClientApplication`] ([`app`]): desktop, CLI and mobile apps;
 //!   every flow is a request value in [`flows`] that you `.await`.
+//! - [`ConfidentialClientApplication`] ([`app`]): web apps, web APIs and
+//!   daemons (client credentials, on-behalf-of, auth code), with a cache
+//!   partitioned per tenant, assertion and user on any [`storage`] backend.
 //! - [`authority`]: Entra (any cloud/tenant), B2C, ADFS, CIAM, OIDC issuers;
 //!   metadata and instance discovery.
 //! - [`protocol`]: the OAuth wire format (no cache, no network);
