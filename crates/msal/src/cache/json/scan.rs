@@ -197,6 +197,10 @@ impl<'a> Scanner<'a> {
             Some(b't') => self.literal(b"true", Kind::Bool),
             Some(b'f') => self.literal(b"false", Kind::Bool),
             Some(b'n') => self.literal(b"null", Kind::Null),
+            // Python's json.loads reads (and json.dumps writes) these three,
+            // so a cache MSAL Python saved can hold them.
+            Some(b'N') => self.literal(b"NaN", Kind::Num),
+            Some(b'I') => self.literal(b"Infinity", Kind::Num),
             Some(_) => self.err("expected a JSON value"),
             None => self.err("unexpected end of input"),
         }
@@ -229,6 +233,10 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut canonical = true;
         self.eat(b'-');
+        if self.peek() == Some(b'I') {
+            self.pos = start;
+            return self.literal(b"-Infinity", Kind::Num);
+        }
         match self.peek() {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => {
@@ -543,10 +551,23 @@ mod tests {
             ("\"\\x\"", 2),
             ("\"\\u12g4\"", 5),
             ("{\"a\":1,}", 7),
-            ("NaN", 0),
+            ("Nan", 0),
+            ("-Inf", 0),
         ] {
             let e = scan(t, 0).unwrap_err();
             assert_eq!(e.pos, pos, "{t}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn python_non_finite_numbers_are_read() {
+        for t in ["NaN", "Infinity", "-Infinity"] {
+            let v = scan(t, 0).unwrap();
+            assert_eq!(
+                (v.kind, v.end, v.canonical),
+                (Kind::Num, t.len(), true),
+                "{t}"
+            );
         }
     }
 
