@@ -26,9 +26,12 @@ use msal::managed_identity::{
 use msal::protocol::id_token::{Expectations, IdTokenClaims, validate};
 use msal::protocol::{device_code, token};
 
+/// What a target does with one input.
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets of the `msal` crate by name (the corpus directory under
 /// `fuzz/corpus/`), and what each does with an input.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("cache", cache),
     ("token_response", token_response),
     ("id_token", id_token),
