@@ -100,6 +100,14 @@ fn bench_file(path: &str) {
                 |_| std::hint::black_box(TokenCache::deserialize(&text).unwrap()),
             ),
         ),
+        // Extra op: the bytes handed over as a store returns them (no copy).
+        (
+            "deserialize_owned",
+            measure(
+                || text.clone(),
+                |t| std::hint::black_box(TokenCache::deserialize_owned(t).unwrap()),
+            ),
+        ),
         (
             "get_accounts",
             measure(|| (), |_| assert_eq!(cache.accounts(&[ENV]).len(), n)),

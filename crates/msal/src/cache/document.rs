@@ -268,7 +268,9 @@ fn scan_section<F: Fields>(
         })?;
         let (start, end) = v.outer();
         section.push_loaded(
+            src,
             string_text(&k, src),
+            k.canonical && k.kind == Kind::Str { escaped: false },
             Body::Src {
                 start: start as u32,
                 end: end as u32,
@@ -510,7 +512,11 @@ fn write_section<F: Fields>(out: &mut String, src: &str, section: &Section<F>) {
         }
         first = false;
         out.push_str("\n        \"");
-        escape_into(out, slot.key.get(src));
+        if slot.plain_key {
+            out.push_str(slot.key.get(src));
+        } else {
+            escape_into(out, slot.key.get(src));
+        }
         out.push_str("\": ");
         write_body(out, src, &slot.body, 2);
     }

@@ -81,9 +81,17 @@ impl Body {
 pub(crate) struct Slot<F> {
     /// The map key it is stored under (spans refer to the document).
     pub(crate) key: Text,
+    /// Whether the key needs no escaping (written as it is).
+    pub(crate) plain_key: bool,
     pub(crate) body: Body,
     /// Lookup fields (spans refer to `body.base()`).
     pub(crate) f: F,
+}
+
+/// Whether Python writes `s` inside quotes unchanged.
+pub(crate) fn is_plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Passes a precomputed `u64` hash through.
@@ -138,20 +146,23 @@ impl IdMap {
     }
 
     fn add(&mut self, h: u64, id: u32) {
-        match self.0.get_mut(&h) {
-            None => {
-                self.0.insert(h, Ids::One(id));
+        use std::collections::hash_map::Entry;
+        match self.0.entry(h) {
+            Entry::Vacant(v) => {
+                v.insert(Ids::One(id));
             }
-            Some(Ids::One(x)) if *x == id => {}
-            Some(ids @ Ids::One(_)) => {
-                let first = ids.as_slice()[0];
-                *ids = Ids::Many(vec![first, id]);
-            }
-            Some(Ids::Many(v)) => {
-                if !v.contains(&id) {
-                    v.push(id);
+            Entry::Occupied(mut o) => match o.get_mut() {
+                Ids::One(x) if *x == id => {}
+                ids @ Ids::One(_) => {
+                    let first = ids.as_slice()[0];
+                    *ids = Ids::Many(vec![first, id]);
                 }
-            }
+                Ids::Many(v) => {
+                    if !v.contains(&id) {
+                        v.push(id);
+                    }
+                }
+            },
         }
     }
 
@@ -260,6 +271,8 @@ pub(crate) struct Section<F> {
     by_key: IdMap,
     /// The two field indexes (see [`Fields::index_keys`]).
     pub(crate) ix: [IdMap; 2],
+    /// Key and index hashes of the slots read by the current load.
+    loaded_hashes: Vec<(u64, [Option<u64>; 2])>,
     seed: Seed,
 }
 
@@ -271,6 +284,7 @@ impl<F: Fields> Section<F> {
             live: 0,
             by_key: IdMap::default(),
             ix: Default::default(),
+            loaded_hashes: Vec::new(),
             seed,
         }
     }
@@ -301,6 +315,7 @@ impl<F: Fields> Section<F> {
     /// Drops every entry (a repeated section in the loaded document).
     pub(crate) fn clear(&mut self) {
         self.slots = Slots::default();
+        self.loaded_hashes.clear();
         self.live = 0;
         self.by_key.clear();
         for ix in &mut self.ix {
@@ -339,9 +354,19 @@ impl<F: Fields> Section<F> {
 
     /// Appends an entry read from the document, unindexed; [`reindex`](Self::reindex)
     /// indexes the section once it is read.
-    pub(crate) fn push_loaded(&mut self, key: Text, body: Body, f: F) {
+    pub(crate) fn push_loaded(&mut self, src: &str, key: Text, plain_key: bool, body: Body, f: F) {
         self.present = true;
-        self.slots.push(Slot { key, body, f });
+        // Hash now, while the scanner has just read these bytes: after the
+        // whole document is read they would have to come from memory again.
+        let kh = key_hash(&self.seed, key.get(src));
+        let hs = f.index_keys(body.base(src), &self.seed);
+        self.loaded_hashes.push((kh, hs));
+        self.slots.push(Slot {
+            key,
+            plain_key,
+            body,
+            f,
+        });
         self.live += 1;
     }
 
@@ -354,14 +379,47 @@ impl<F: Fields> Section<F> {
             IdMap::with_capacity(self.live),
             IdMap::with_capacity(self.live),
         ];
-        for id in 0..self.slots.len() as u32 {
-            let Some(slot) = self.slots.get(id) else {
+        let mut hashes = std::mem::take(&mut self.loaded_hashes);
+        if hashes.len() != self.slots.len() {
+            hashes = (0..self.slots.len() as u32)
+                .map(|id| match self.slots.get(id) {
+                    Some(s) => (
+                        key_hash(&self.seed, s.key.get(src)),
+                        s.f.index_keys(s.body.base(src), &self.seed),
+                    ),
+                    None => (0, [None, None]),
+                })
+                .collect();
+        }
+        for (id, (kh, hs)) in hashes.into_iter().enumerate() {
+            let id = id as u32;
+            if self.slots.get(id).is_none() {
                 continue;
+            }
+            // One probe of the key table: a new key (the usual case), or a
+            // hash shared with an earlier entry (the same key, or a collision).
+            let first = match self.by_key.0.entry(kh) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Ids::One(id));
+                    None
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    let key = self.slots.get(id).map(|s| s.key.get(src)).unwrap_or("");
+                    let ids = self.by_key.get(kh);
+                    ids.iter()
+                        .copied()
+                        .find(|&f| self.slots.get(f).is_some_and(|s| s.key.get(src) == key))
+                }
             };
-            let key = slot.key.get(src);
-            let kh = key_hash(&self.seed, key);
-            match self.find_hashed(src, key, kh) {
-                None => self.index_hashed(id, src, true, kh),
+            match first {
+                None => {
+                    self.by_key.add(kh, id);
+                    for (ix, h) in self.ix.iter_mut().zip(hs) {
+                        if let Some(h) = h {
+                            ix.add(h, id);
+                        }
+                    }
+                }
                 Some(first) => {
                     let later = self.slots.cell(id).and_then(Option::take);
                     self.live -= 1;
@@ -381,7 +439,13 @@ impl<F: Fields> Section<F> {
     /// dict keeps the position), else at the end. Returns its id.
     pub(crate) fn put(&mut self, src: &str, key: Text, body: Body, f: F) -> u32 {
         self.present = true;
-        let slot = Slot { key, body, f };
+        let plain_key = is_plain(key.get(src));
+        let slot = Slot {
+            key,
+            plain_key,
+            body,
+            f,
+        };
         let kh = key_hash(&self.seed, slot.key.get(src));
         match self.find_hashed(src, slot.key.get(src), kh) {
             Some(id) => {

@@ -88,6 +88,34 @@ fn needs_attention(x: u64) -> bool {
     (quote | backslash | control | high) != 0
 }
 
+/// The position of the first byte at or after `pos` that needs a closer
+/// look inside a string (or a position near the end of `s`), 16 bytes at a
+/// time.
+#[inline]
+fn skip_plain(s: &[u8], mut pos: usize) -> usize {
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    };
+    if let Some(rest) = s.get(pos..) {
+        for c in rest.chunks_exact(16) {
+            let (a, b) = c.split_at(8);
+            if needs_attention(word(a)) || needs_attention(word(b)) {
+                break;
+            }
+            pos += 16;
+        }
+    }
+    while let Some(c) = s.get(pos..pos + 8) {
+        if needs_attention(word(c)) {
+            break;
+        }
+        pos += 8;
+    }
+    pos
+}
+
 fn hex_val(b: u8) -> Option<(u32, bool)> {
     match b {
         b'0'..=b'9' => Some((u32::from(b - b'0'), true)),
@@ -281,14 +309,7 @@ impl<'a> Scanner<'a> {
         let mut escaped = false;
         let mut canonical = true;
         loop {
-            while let Some(chunk) = self.s.get(self.pos..self.pos + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                if needs_attention(u64::from_le_bytes(word)) {
-                    break;
-                }
-                self.pos += 8;
-            }
+            self.pos = skip_plain(self.s, self.pos);
             let Some(b) = self.peek() else {
                 return Err(ScanError {
                     pos: start - 1,
