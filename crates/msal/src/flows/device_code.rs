@@ -100,7 +100,14 @@ impl DeviceCodeRequest {
         let started = engine.clock.now();
         let mut interval = auth.info.interval;
         loop {
-            engine.clock.sleep(interval).await;
+            // Never wait past the code's expiry, whatever interval the server asked for.
+            let waited = engine
+                .clock
+                .now()
+                .duration_since(started)
+                .unwrap_or_default();
+            let left = auth.info.expires_in.saturating_sub(waited);
+            engine.clock.sleep(interval.min(left)).await;
             // A clock may finish its sleep at once (tests, a paused runtime): yield so
             // that a cancellation signal is always seen before the next poll.
             tokio::task::yield_now().await;
@@ -124,7 +131,7 @@ impl DeviceCodeRequest {
                     match e.error.as_str() {
                         "authorization_pending" => continue,
                         "slow_down" => {
-                            interval += SLOW_DOWN_STEP;
+                            interval = interval.saturating_add(SLOW_DOWN_STEP);
                             tracing::debug!(
                                 interval_secs = interval.as_secs(),
                                 "device code: slow_down"
