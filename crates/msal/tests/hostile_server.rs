@@ -355,3 +355,57 @@ async fn a_token_response_without_expires_in_gets_the_default_lifetime() {
         .unwrap();
     assert_eq!(cached_expiry(&hooks), NOW as i64 + 1234);
 }
+
+/// A manual clock that remembers every sleep it was asked for.
+#[derive(Default)]
+struct SleepLog {
+    now: std::sync::Mutex<u64>,
+    sleeps: std::sync::Mutex<Vec<Duration>>,
+}
+
+impl msal::clock::Clock for SleepLog {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(NOW + *self.now.lock().unwrap())
+    }
+    fn sleep(&self, d: Duration) -> msal::http::BoxFuture<'_, ()> {
+        self.sleeps.lock().unwrap().push(d);
+        let mut now = self.now.lock().unwrap();
+        *now = now.saturating_add(d.as_secs()).min(u64::from(u32::MAX));
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_device_code_polling_interval_beyond_its_expiry_does_not_stall_the_flow() {
+    for interval in ["4000000000", "18446744073709551615"] {
+        let idp = Idp::start().await;
+        let hooks = Arc::new(DocHooks::default());
+        let clock = Arc::new(SleepLog::default());
+        let app = PublicClientApplication::builder(CLIENT_ID)
+            .authority(format!("{}/{TENANT}", idp.base))
+            .instance_discovery(false)
+            .http_client(http_client())
+            .clock(clock.clone())
+            .cache_access(hooks.clone())
+            .build()
+            .unwrap();
+        idp.then(reply(&format!(
+            r#"{{"device_code":"SECRET-DC","user_code":"UC","verification_uri":"https://v","expires_in":900,"interval":{interval}}}"#
+        )));
+        let e = tokio::time::timeout(
+            HANG,
+            app.acquire_token_with_device_code(SCOPES, |_| {})
+                .into_future(),
+        )
+        .await
+        .expect("hung")
+        .unwrap_err();
+        assert!(matches!(e, Error::Cancelled(_)), "{e:?}");
+        let longest = clock.sleeps.lock().unwrap().iter().max().copied().unwrap();
+        assert!(
+            longest <= Duration::from_secs(900),
+            "waited {longest:?} for a code valid 900 s"
+        );
+        assert_eq!(hooks.snapshot(), (Vec::new(), 0));
+    }
+}
