@@ -15,7 +15,10 @@ pub trait Clock: Send + Sync + 'static {
 
     /// The current time as whole Unix seconds (the cache's unit).
     fn unix_now(&self) -> i64 {
-        self.now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
     }
 }
 
@@ -42,7 +45,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `secs` Unix seconds.
     pub fn at_unix(secs: u64) -> Self {
-        Self { now: Mutex::new(UNIX_EPOCH + Duration::from_secs(secs)) }
+        Self {
+            now: Mutex::new(UNIX_EPOCH + Duration::from_secs(secs)),
+        }
     }
 
     /// Moves the clock forward.

@@ -70,7 +70,9 @@ impl Error {
             Self::Throttled { .. } => true,
             Self::Transport(t) => t.is_retryable(),
             Self::Service(s) => s.status.map(|c| c >= 500 || c == 429).unwrap_or(false),
-            Self::Storage(s) => s.kind == StorageErrorKind::Unavailable || s.kind == StorageErrorKind::LockTimeout,
+            Self::Storage(s) => {
+                s.kind == StorageErrorKind::Unavailable || s.kind == StorageErrorKind::LockTimeout
+            }
             _ => false,
         }
     }
@@ -86,12 +88,16 @@ impl Error {
 
     /// Shorthand for a protocol error.
     pub(crate) fn protocol(message: impl Into<String>) -> Self {
-        Self::Protocol(ProtocolError { message: message.into() })
+        Self::Protocol(ProtocolError {
+            message: message.into(),
+        })
     }
 
     /// Shorthand for a configuration error.
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::Config(ConfigError { message: message.into() })
+        Self::Config(ConfigError {
+            message: message.into(),
+        })
     }
 }
 
@@ -165,7 +171,10 @@ pub struct ServiceError {
 impl ServiceError {
     /// A service error with just a code.
     pub fn new(error: impl Into<String>) -> Self {
-        Self { error: error.into(), ..Self::default() }
+        Self {
+            error: error.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -193,7 +202,9 @@ pub struct ProtocolError {
 impl ProtocolError {
     /// A protocol error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 
@@ -214,7 +225,9 @@ pub struct ConfigError {
 impl ConfigError {
     /// A configuration error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 
@@ -241,7 +254,12 @@ pub struct CacheFormatError {
 impl CacheFormatError {
     /// A format error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), line: None, column: None }
+        Self {
+            path: path.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
     }
 }
 

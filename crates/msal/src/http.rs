@@ -38,7 +38,11 @@ pub struct TransportError {
 impl TransportError {
     /// Builds an error of `kind` with a message.
     pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the underlying error.
@@ -49,7 +53,10 @@ impl TransportError {
 
     /// Whether trying again may help (connection failures and timeouts).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, TransportErrorKind::Connect | TransportErrorKind::Timeout)
+        matches!(
+            self.kind,
+            TransportErrorKind::Connect | TransportErrorKind::Timeout
+        )
     }
 }
 

@@ -2,7 +2,9 @@
 //! `tests/interop/node`, else `/work/main/tests/interop/node`, holding
 //! `node_modules/@azure/msal-node`): a cache MSAL Node wrote (environment
 //! `login.windows.net`, its own key formats, realm = tid) loads in msal-rs, its
-//! accounts and tokens are found, and removing them leaves nothing behind.
+//! accounts and tokens are found, and removing them leaves nothing behind; and
+//! a cache msal-rs wrote from scratch (its own token responses) is used by MSAL
+//! Node with no token request, and honours msal-rs's removals.
 //! Script: `tests/interop/node/cache_node.js`. Fails (never skips) when node
 //! or MSAL Node is missing.
 
@@ -10,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use msal::cache::{AccessTokenQuery, RefreshTokenQuery, TokenCache};
+use msal::cache::{
+    AccessTokenQuery, AuthorityType, RefreshTokenQuery, TokenCache, TokenResponse,
+    TokenResponseRecord,
+};
+use msal::secret::{AccessTokenSecret, IdTokenSecret, RefreshTokenSecret};
 use serde_json::{Value, json};
 
 const ENV: &str = "login.microsoftonline.com";
@@ -155,4 +161,127 @@ fn a_cache_msal_node_wrote_loads_its_accounts_are_found_and_removed() {
     for section in ["AccessToken", "RefreshToken", "IdToken", "Account"] {
         assert_eq!(left[section], json!({}), "{section}");
     }
+}
+
+fn b64(v: &Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+/// msal-rs signs alice and bob in through the authorization code grant (the
+/// entries come from `TokenCache::add`, not from a file Node wrote).
+fn msal_rs_cache(now: i64) -> TokenCache {
+    let mut cache = TokenCache::new();
+    let scopes: Vec<String> = [
+        "User.Read",
+        "Mail.Read",
+        "openid",
+        "profile",
+        "offline_access",
+    ]
+    .map(String::from)
+    .to_vec();
+    let users = [
+        (
+            "0a11ce00-0000-4000-8000-000000000001",
+            "alice@contoso.example",
+        ),
+        (
+            "0b0b0000-0000-4000-8000-000000000002",
+            "bob@contoso.example",
+        ),
+    ];
+    for (i, (uid, name)) in users.iter().enumerate() {
+        let claims = json!({
+            "aud": CLIENT_ID, "iss": format!("https://{ENV}/{TENANT}/v2.0"),
+            "iat": now, "nbf": now, "exp": now + 3600, "ver": "2.0",
+            "oid": uid, "sub": format!("sub-{uid}"), "preferred_username": name,
+            "tid": TENANT, "name": format!("Rust User {i}"),
+        });
+        let resp = TokenResponse {
+            access_token: Some(AccessTokenSecret::new(format!("rs-at-{i}"))),
+            token_type: Some("Bearer".into()),
+            expires_in: Some(3600),
+            ext_expires_in: Some(3600),
+            refresh_token: Some(RefreshTokenSecret::new(format!("rs-rt-{i}"))),
+            scope: Some("User.Read Mail.Read openid profile email".into()),
+            id_token: Some(IdTokenSecret::new(format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "typ": "JWT"})),
+                b64(&claims)
+            ))),
+            client_info: Some(b64(&json!({"uid": uid, "utid": TENANT}))),
+            ..TokenResponse::default()
+        };
+        cache
+            .add(&TokenResponseRecord {
+                client_id: CLIENT_ID,
+                environment: ENV,
+                realm: TENANT,
+                authority_type: AuthorityType::Mssts,
+                requested_scopes: &scopes,
+                response: &resp,
+                account_source: Some("authorization_code"),
+                username_hint: None,
+                user_assertion_hash: None,
+                refresh_token_to_rotate: None,
+                now,
+            })
+            .unwrap();
+    }
+    cache
+}
+
+#[test]
+fn msal_node_uses_a_cache_msal_rs_wrote_without_any_request_and_honours_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rs.json");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut cache = msal_rs_cache(now);
+    std::fs::write(&file, cache.serialize()).unwrap();
+
+    let seen = run_node(&["read", file.to_str().unwrap()]);
+    let mut users: Vec<&str> = seen["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["username"].as_str().unwrap())
+        .collect();
+    users.sort_unstable();
+    assert_eq!(
+        users,
+        ["alice@contoso.example", "bob@contoso.example"],
+        "{seen}"
+    );
+    for (i, user) in ["alice@contoso.example", "bob@contoso.example"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            seen["silent"][user],
+            json!({"access_token": format!("rs-at-{i}"), "from_cache": true}),
+            "{seen}"
+        );
+    }
+    assert_eq!(seen["token_requests"], json!([]));
+
+    // msal-rs removes alice: Node no longer sees her, bob still comes from the cache.
+    let alice = cache
+        .accounts(&[ENV])
+        .into_iter()
+        .find(|a| a.username == "alice@contoso.example")
+        .unwrap();
+    cache.remove_account(&alice, CLIENT_ID);
+    std::fs::write(&file, cache.serialize()).unwrap();
+    let seen = run_node(&["read", file.to_str().unwrap()]);
+    assert_eq!(seen["accounts"].as_array().unwrap().len(), 1, "{seen}");
+    assert_eq!(seen["accounts"][0]["username"], "bob@contoso.example");
+    assert_eq!(
+        seen["silent"]["bob@contoso.example"],
+        json!({"access_token": "rs-at-1", "from_cache": true})
+    );
+    assert_eq!(seen["token_requests"], json!([]));
 }
