@@ -2,6 +2,7 @@
 
 pub mod child;
 pub mod fake_http;
+pub mod jwt;
 pub mod log_capture;
 pub mod servers;
 pub mod tcp_proxy;

@@ -13,10 +13,7 @@ const ENV: &str = "login.microsoftonline.com";
 const TID: &str = "tenant-1";
 const NOW: i64 = 1_700_000_000;
 
-fn b64(v: &Value) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-}
+use msal_test_support::jwt::b64url_json as b64;
 
 fn id_token(claims: Value) -> String {
     format!("{}.{}.sig", b64(&json!({"alg": "none"})), b64(&claims))

@@ -163,10 +163,7 @@ fn a_cache_msal_node_wrote_loads_its_accounts_are_found_and_removed() {
     }
 }
 
-fn b64(v: &Value) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-}
+use msal_test_support::jwt::b64url_json as b64;
 
 /// msal-rs signs alice and bob in through the authorization code grant (the
 /// entries come from `TokenCache::add`, not from a file Node wrote).

@@ -72,10 +72,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn b64(v: &Value) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-}
+use msal_test_support::jwt::b64url_json as b64;
 
 fn user_query<'a>(hai: &'a str, scopes: &'a [&'a str]) -> AccessTokenQuery<'a> {
     AccessTokenQuery {

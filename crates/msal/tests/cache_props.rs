@@ -643,10 +643,7 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Removal.
 
-fn b64(v: &Value) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-}
+use msal_test_support::jwt::b64url_json as b64;
 
 #[derive(Debug, Clone)]
 struct SignIn {

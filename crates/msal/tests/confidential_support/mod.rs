@@ -1,15 +1,13 @@
 //! Helpers shared by the confidential-client tests: apps on unique tenants,
 //! token responses, a recording `CacheAccess`, and `Idp`, an HTTP fake that
 //! answers by the request (any order, any concurrency) and counts.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use msal::ConfidentialClientApplication;
 use msal::cache::TokenCache;
 use msal::clock::ManualClock;
@@ -17,6 +15,7 @@ use msal::credentials::ClientCredential;
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse, TransportError};
 use msal::secret::ClientSecret;
 use msal::storage::{CacheAccess, CacheAccessArgs, MemoryStore, StorageError, StoreAccess};
+pub use msal_test_support::jwt::{b64url as b64, client_info, unsigned_jwt};
 use msal_test_support::{Expect, FakeHttp, Reply};
 
 pub const CLIENT_ID: &str = "00000000-0000-0000-0000-0000000c0f1d";
@@ -63,14 +62,6 @@ pub fn app_token_json(at: &str, expires_in: i64) -> String {
         .to_string()
 }
 
-pub fn b64(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
-}
-
-pub fn client_info(uid: &str, utid: &str) -> String {
-    b64(&format!(r#"{{"uid":"{uid}","utid":"{utid}"}}"#))
-}
-
 /// An unsigned Entra-style ID token for this app.
 pub fn id_token(uid: &str, tenant: &str, nonce: Option<&str>) -> String {
     let mut c = serde_json::json!({
@@ -85,11 +76,7 @@ pub fn id_token(uid: &str, tenant: &str, nonce: Option<&str>) -> String {
     if let Some(n) = nonce {
         c["nonce"] = serde_json::Value::String(n.to_owned());
     }
-    format!(
-        "{}.{}.",
-        b64(r#"{"alg":"none","typ":"JWT"}"#),
-        b64(&c.to_string())
-    )
+    unsigned_jwt(&c)
 }
 
 /// A user token response (AT, RT, ID token, client_info).

@@ -2,20 +2,19 @@
 //! (msal-test-support's `TestServer`) that serves honest OpenID metadata and
 //! then answers token requests with whatever a test scripts, plus an app
 //! wired to it with short timeouts and cache hooks that keep the document.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use msal::PublicClientApplication;
 use msal::clock::ManualClock;
 use msal::http::BoxFuture;
 use msal::storage::{CacheAccess, CacheAccessArgs, StorageError};
 use msal::transport::ReqwestHttpClient;
+pub use msal_test_support::jwt::{b64url as b64, client_info, unsigned_jwt as jwt};
 use msal_test_support::{Canned, SeenRequest, TestServer};
 
 pub const CLIENT_ID: &str = "11111111-2222-4333-8444-555555555555";
@@ -30,19 +29,6 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// the client retries a timed-out request once, so two timeouts plus slack.
 pub const HANG: Duration = Duration::from_secs(20);
 pub const SCOPES: &[&str] = &["User.Read"];
-
-pub fn b64(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
-}
-
-/// An unsigned JWT (msal checks claims, not signatures, as every MSAL).
-pub fn jwt(claims: &serde_json::Value) -> String {
-    format!(
-        "{}.{}.sig",
-        b64(r#"{"alg":"none","typ":"JWT"}"#),
-        b64(&claims.to_string())
-    )
-}
 
 /// A token reply from the scripted server.
 pub fn reply(body: &str) -> Canned {
@@ -139,7 +125,7 @@ impl Idp {
             "access_token": at,
             "refresh_token": rt,
             "id_token": jwt(id_claims),
-            "client_info": b64(&format!(r#"{{"uid":"{UID}","utid":"{TENANT}"}}"#)),
+            "client_info": client_info(UID, TENANT),
         })
         .to_string()
     }

@@ -1,16 +1,15 @@
 //! Helpers shared by the public-client and silent tests: fake ID tokens,
 //! token responses, metadata documents and unique tenants.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod chromium;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use msal::PublicClientApplication;
 use msal::clock::ManualClock;
+pub use msal_test_support::jwt::{b64url as b64, client_info, unsigned_jwt as jwt};
 use msal_test_support::{Expect, FakeHttp, Reply};
 
 pub const CLIENT_ID: &str = "00000000-0000-0000-0000-00000000c1d0";
@@ -24,23 +23,6 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 pub fn unique_tenant() -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{:08x}-0000-4000-8000-{n:012x}", std::process::id())
-}
-
-pub fn b64(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
-}
-
-/// An unsigned JWT with `claims`.
-pub fn jwt(claims: &serde_json::Value) -> String {
-    format!(
-        "{}.{}.",
-        b64(r#"{"alg":"none","typ":"JWT"}"#),
-        b64(&claims.to_string())
-    )
-}
-
-pub fn client_info(uid: &str, utid: &str) -> String {
-    b64(&format!(r#"{{"uid":"{uid}","utid":"{utid}"}}"#))
 }
 
 /// An Entra-style ID token for `tenant`.
