@@ -20,12 +20,7 @@ use msal_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Endpoint, Fault, d
 
 const SCOPES: &[&str] = &["User.Read"];
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use msal_test_support::jwt::unix_now as now;
 
 fn app(
     emu: &EmulatorHandle,

@@ -5,7 +5,6 @@
 //! identity asked for, and counts requests.
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use msal::Error;
@@ -24,12 +23,7 @@ use serde_json::Value;
 
 const VAULT: &str = "https://vault.azure.net";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
+use msal_test_support::jwt::unix_now as now;
 
 async fn env(emu: &EmulatorHandle, host: Host) -> Environment {
     let vars = emu

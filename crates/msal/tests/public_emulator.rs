@@ -39,12 +39,7 @@ fn app_on(
     b.build().unwrap()
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use msal_test_support::jwt::unix_now as now;
 
 async fn ropc(
     app: &PublicClientApplication,

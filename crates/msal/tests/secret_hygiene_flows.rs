@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use msal::clock::ManualClock;
@@ -179,12 +179,7 @@ impl Watch {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use msal_test_support::jwt::unix_now as now;
 
 /// The emulator on a runtime of its own (its threads log elsewhere).
 struct Emu {
