@@ -10,10 +10,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use confidential_support::*;
 use msal::app::{app_partition_key, user_assertion_hash};
+use msal::clock::ManualClock;
 use msal::credentials::ClientCredential;
 use msal::http::BoxFuture;
 use msal::secret::{Assertion, AuthorizationCode, ClientSecret};
-use msal::storage::{CacheAccess, CacheAccessArgs, StorageError, StorageErrorKind};
+use msal::storage::{
+    CacheAccess, CacheAccessArgs, CacheStore, MemoryStore, StorageError, StorageErrorKind,
+    StoreAccess,
+};
 use msal::{ConfidentialClientApplication, Error, TokenSource};
 use msal_test_support::{Expect, FakeHttp, Reply};
 use serde_json::Value;
@@ -400,6 +404,46 @@ async fn silent_account_and_remove_use_the_users_partition() {
         left[..4],
         [0, 0, 0, 0],
         "the user's tokens and account are gone: {left:?}"
+    );
+    // An emptied partition is suggested to expire now: stores delete it.
+    assert_eq!(seen[2].suggested_expiry, Some(UNIX_EPOCH));
+    s.http.assert_consumed();
+}
+
+#[tokio::test]
+async fn remove_account_deletes_the_emptied_partition_from_the_store() {
+    let store = MemoryStore::builder()
+        .clock(Arc::new(ManualClock::at_unix(NOW)))
+        .build();
+    let s = setup_with(ClientCredential::secret(ClientSecret::new(SECRET)), |b| {
+        b.cache_access(Arc::new(StoreAccess::new(store.clone())))
+    });
+    expect_metadata(&s.http, &s.tenant);
+    s.http.expect(
+        Expect::post(&token_url(&s.tenant)).form("grant_type", "authorization_code"),
+        Reply::json(
+            200,
+            &user_token_json("at-user", "rt-user", UID, &s.tenant, 3600),
+        ),
+    );
+    let r = s
+        .app
+        .acquire_token_by_authorization_code(
+            &["User.Read"],
+            AuthorizationCode::new("code"),
+            "https://app.example/cb",
+        )
+        .await
+        .unwrap();
+    let hai = format!("{UID}.{}", s.tenant);
+    assert!(
+        store.load(&hai).await.unwrap().is_some(),
+        "the user's partition is saved"
+    );
+    s.app.remove_account(r.account().unwrap()).await.unwrap();
+    assert!(
+        store.load(&hai).await.unwrap().is_none(),
+        "an emptied partition is deleted"
     );
     s.http.assert_consumed();
 }

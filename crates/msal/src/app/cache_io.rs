@@ -205,10 +205,16 @@ async fn access_partition<R>(
 }
 
 /// When the cache holds nothing usable any more: its latest access-token
-/// expiry, if it holds no refresh token.
+/// expiry, if it holds no refresh token; the epoch once it holds no token
+/// and no account (a partition emptied by `remove_account`), so that a store
+/// deletes it instead of keeping an empty document with no expiry forever.
 fn suggested_expiry(cache: &TokenCache) -> Option<SystemTime> {
     if cache.has_refresh_tokens() {
         return None;
+    }
+    let [access, _, id, accounts, _] = cache.entry_counts();
+    if access == 0 && id == 0 && accounts == 0 {
+        return Some(UNIX_EPOCH);
     }
     cache
         .latest_access_token_expiry()
