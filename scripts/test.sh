@@ -61,6 +61,15 @@ if ! command -v chromedriver >/dev/null; then
 fi
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 
+# --- Secret Service (encrypted cache file keys) ------------------------------
+# The file-cache tests start their own D-Bus session bus with GNOME Keyring on it.
+if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-daemon >/dev/null \
+   || ! command -v dbus-send >/dev/null || ! command -v secret-tool >/dev/null; then
+  log "installing gnome-keyring, dbus-daemon and libsecret-tools"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    gnome-keyring dbus-daemon dbus-bin libsecret-tools >/dev/null
+fi
+
 log "running cargo test --workspace"
 # Benchmarks are built (so they keep compiling) but not run: they measure, they
 # do not assert, and some take minutes. See each crate's benches/ for how to run them.

@@ -237,3 +237,160 @@ async fn auto_encrypts_with_a_key_kept_in_a_secret_store() {
     }
     cache.delete().await.unwrap();
 }
+
+/// A private D-Bus session bus with GNOME Keyring's Secret Service on it,
+/// unlocked, in a throw-away home: what a desktop session provides. Both
+/// daemons are killed on drop (also when the test fails).
+struct SecretService {
+    bus: std::process::Child,
+    keyring: std::process::Child,
+    address: String,
+    home: tempfile::TempDir,
+}
+
+impl SecretService {
+    fn start() -> Self {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let missing = "dbus-daemon and gnome-keyring-daemon must be installed \
+                       (bash scripts/test.sh installs Debian's dbus-daemon and gnome-keyring)";
+        let home = tempfile::tempdir().unwrap();
+        let runtime = home.path().join("run");
+        std::fs::create_dir(&runtime).unwrap();
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{missing}: {e}"));
+        let mut address = String::new();
+        std::io::BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--components=secrets", "--unlock"])
+            .env("HOME", home.path())
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{missing}: {e}"));
+        // The login keyring's password, then EOF: created and unlocked.
+        let mut stdin = keyring.stdin.take().unwrap();
+        stdin.write_all(b"test-login-password").unwrap();
+        drop(stdin);
+        let me = Self {
+            bus,
+            keyring,
+            address,
+            home,
+        };
+        for _ in 0..100 {
+            if me.has_secret_service() {
+                return me;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("gnome-keyring-daemon did not take org.freedesktop.secrets on the bus");
+    }
+
+    fn has_secret_service(&self) -> bool {
+        let out = std::process::Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .expect("dbus-send (Debian's dbus-bin)");
+        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+    }
+
+    /// The secret stored under `service`/`username`, read with libsecret's
+    /// `secret-tool`, the way another program of the desktop would.
+    fn lookup(&self, service: &str, user: &str) -> Option<String> {
+        let out = std::process::Command::new("secret-tool")
+            .args(["lookup", "service", service, "username", user])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("HOME", self.home.path())
+            .output()
+            .expect("secret-tool (Debian's libsecret-tools)");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+#[tokio::test]
+async fn auto_keeps_the_key_in_a_running_secret_service() {
+    let name = "auto_keeps_the_key_in_a_running_secret_service";
+    if child::is_child(name) {
+        // A desktop session: Auto finds the Secret Service on the bus.
+        let path = std::path::PathBuf::from(child::var("CACHE_PATH"));
+        let user = child::var("KEY_USER");
+        let cache = FileCache::builder(&path)
+            .keyring_entry("msal-rs-test", &user)
+            .build()
+            .unwrap();
+        let mut e = MiniEngine::new(cache.clone());
+        e.add_token("in-secret-service").await.unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(MAGIC));
+        assert!(
+            kernel_key("msal-rs-test", &user).is_none(),
+            "with a Secret Service, the kernel keyring is not used"
+        );
+        // Another instance, naming the platform store, reads the file.
+        let again = FileCache::builder(&path)
+            .encryption(Encryption::Keyring(KeyringBackend::Platform))
+            .keyring_entry("msal-rs-test", &user)
+            .build()
+            .unwrap();
+        let doc = again.read_document().await.unwrap().unwrap();
+        assert_eq!(
+            access_token_secrets(&doc),
+            ["in-secret-service".to_owned()].into()
+        );
+        return;
+    }
+    let service = tokio::task::spawn_blocking(SecretService::start)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.bin");
+    let user = unique_user("secret-service");
+    child::run(
+        name,
+        &[
+            ("CACHE_PATH", path.display().to_string()),
+            ("KEY_USER", user.clone()),
+            ("DBUS_SESSION_BUS_ADDRESS", service.address.clone()),
+        ],
+    )
+    .await;
+    // The key the file names is the one in the Secret Service.
+    let stored = service
+        .lookup("msal-rs-test", &user)
+        .expect("the key is in the Secret Service");
+    let key = CacheKey::from_base64(&stored).expect("a base64 256-bit key");
+    assert_eq!(
+        envelope::key_id_of(&std::fs::read(&path).unwrap()),
+        Some(key.id())
+    );
+}
