@@ -253,3 +253,44 @@ async fn accounts_under_an_alias_are_found_after_discovery_and_discovery_is_not_
     assert!(s.app.accounts().await.unwrap().is_empty());
     s.http.assert_consumed();
 }
+
+/// A cache handed over at build time (MSAL Python's `token_cache=`) serves
+/// accounts and silent tokens with no request; `serialize_token_cache`
+/// gives it back, without what remove_account removed.
+#[tokio::test]
+async fn an_initial_token_cache_serves_silent_calls_and_serializes_back() {
+    let s = setup();
+    let (_, _) = sign_in(&s, true, &token_json("AT-A", "RT-A", &s.tenant, 3600, None)).await;
+    let saved = s.app.serialize_token_cache().await.unwrap();
+    assert!(String::from_utf8_lossy(&saved).contains("AT-A"));
+
+    let http = msal_test_support::FakeHttp::new();
+    let app = msal::PublicClientApplication::builder(CLIENT_ID)
+        .authority(format!("{HOST}/{}", s.tenant))
+        .http_client(http.clone())
+        .clock(s.clock.clone())
+        .token_cache(msal::cache::TokenCache::deserialize(&saved).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(app.serialize_token_cache().await.unwrap(), saved);
+    let accounts = app.accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    expect_metadata(&http, &s.tenant);
+    let r = app
+        .acquire_token_silent(&["User.Read"], &accounts[0])
+        .await
+        .unwrap();
+    assert_eq!(r.access_token().expose_secret(), "AT-A");
+    assert_eq!(r.source(), msal::TokenSource::Cache);
+    assert!(
+        http.requests()
+            .iter()
+            .all(|r| r.method == http::Method::GET),
+        "no token request"
+    );
+
+    app.remove_account(&accounts[0]).await.unwrap();
+    let left = String::from_utf8(app.serialize_token_cache().await.unwrap()).unwrap();
+    assert!(!left.contains("AT-A") && !left.contains("RT-A"), "{left}");
+    assert!(app.accounts().await.unwrap().is_empty());
+}

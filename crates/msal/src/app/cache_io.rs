@@ -83,6 +83,12 @@ impl CacheIo {
         }
     }
 
+    /// Replaces the in-memory cache before first use (the app's initial cache).
+    pub(crate) fn seed(&mut self, mut cache: TokenCache) {
+        cache.mark_unchanged();
+        *self.cache.get_mut() = cache;
+    }
+
     /// A partitioned cache (confidential clients, spec §7.3): the hooks are
     /// the storage. Each access starts from an empty cache and loads its
     /// partition alone (`before_access` returning `None` = the partition is

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use super::cache_io::Partition;
 use super::engine::{Engine, EngineConfig};
 use crate::authority::{Authority, DEFAULT_AUTHORITY, IntoAuthority};
 use crate::browser::{BrowserOpener, SystemBrowser};
-use crate::cache::Account;
+use crate::cache::{Account, TokenCache};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::flows::{
@@ -64,6 +65,7 @@ pub struct PublicClientApplicationBuilder {
     clock: Option<Arc<dyn Clock>>,
     browser: Option<Arc<dyn BrowserOpener>>,
     cache_access: Option<Arc<dyn CacheAccess>>,
+    token_cache: Option<TokenCache>,
     capabilities: Vec<String>,
     pii: bool,
 }
@@ -128,6 +130,16 @@ impl PublicClientApplicationBuilder {
         self
     }
 
+    /// The cache the app starts with, e.g. one read from a file another MSAL
+    /// wrote ([`TokenCache::deserialize`]), as MSAL Python's `token_cache=`.
+    /// Read it back with [`PublicClientApplication::serialize_token_cache`].
+    /// Hooks set with [`cache_access`](Self::cache_access) still run, and a
+    /// document they hand over replaces it.
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.token_cache = Some(cache);
+        self
+    }
+
     /// Client capabilities announced to Entra (e.g. `cp1` for continuous
     /// access evaluation), sent as `xms_cc` claims.
     pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
@@ -165,7 +177,7 @@ impl PublicClientApplicationBuilder {
             Some(h) => h,
             None => default_http()?,
         };
-        let engine = Engine::new(EngineConfig {
+        let mut engine = Engine::new(EngineConfig {
             client_id,
             authority,
             instance_discovery: self.instance_discovery,
@@ -176,6 +188,9 @@ impl PublicClientApplicationBuilder {
             pii_logging: self.pii,
             client_auth: None,
         });
+        if let Some(cache) = self.token_cache {
+            engine.cache.seed(cache);
+        }
         Ok(PublicClientApplication {
             engine: Arc::new(engine),
             browser: self.browser.unwrap_or_else(|| Arc::new(SystemBrowser)),
@@ -206,6 +221,7 @@ impl PublicClientApplication {
             clock: None,
             browser: None,
             cache_access: None,
+            token_cache: None,
             capabilities: Vec::new(),
             pii: false,
         }
@@ -229,6 +245,20 @@ impl PublicClientApplication {
     /// Cache and hook errors.
     pub async fn accounts(&self) -> Result<Vec<Account>> {
         self.engine.accounts().await
+    }
+
+    /// The app's whole token cache in the unified format, byte for byte as
+    /// MSAL Python would write it: what to save where no
+    /// [`cache_access`](PublicClientApplicationBuilder::cache_access) hooks
+    /// do it. Calls the hooks with no partition key.
+    ///
+    /// # Errors
+    /// Cache and hook errors.
+    pub async fn serialize_token_cache(&self) -> Result<Vec<u8>> {
+        self.engine
+            .cache
+            .access(Partition::UNPARTITIONED, |c| Ok(c.serialize()))
+            .await
     }
 
     /// Signs `account` out of this app's cache: its access and ID tokens,
