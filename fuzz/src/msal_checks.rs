@@ -73,9 +73,21 @@ fn is_reply_error(e: &Error) -> bool {
 }
 
 /// Whether `text` is JSON that serde_json reads (some documents the cache
-/// accepts, such as Python's `NaN`, are not).
+/// accepts, such as Python's `NaN`, are not), with every zero made `0`:
+/// serde_json reads the integer `-0` as the float `-0.0`, where Python (and
+/// so the cache) reads the integer 0 and writes `0`.
 fn serde_value(text: &[u8]) -> Option<serde_json::Value> {
-    serde_json::from_slice(text).ok()
+    fn zeros(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if n.as_f64() == Some(0.0) => *v = 0.into(),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(zeros),
+            serde_json::Value::Object(map) => map.values_mut().for_each(zeros),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::from_slice(text).ok()?;
+    zeros(&mut v);
+    Some(v)
 }
 
 /// Everything a cache exposes without knowing what is in it.
