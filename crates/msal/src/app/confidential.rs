@@ -22,15 +22,12 @@ pub use obo::{OnBehalfOfRequest, user_assertion_hash};
 use super::cache_io::{CacheIo, Partition, app_partition_key};
 use super::engine::{Engine, EngineConfig};
 use super::public::to_strings;
-use crate::authority::{
-    Authority, AuthorityKind, AuthorityResolver, DEFAULT_AUTHORITY, IntoAuthority,
-};
+use super::settings::{CommonSettings, common_setters};
+use crate::authority::{Authority, AuthorityKind, AuthorityResolver};
 use crate::cache::Account;
-use crate::clock::{Clock, SystemClock};
 use crate::credentials::{ClientAuth, ClientCredential};
 use crate::error::{Error, Result};
 use crate::flows::SilentRequest;
-use crate::http::HttpClient;
 use crate::managed_identity::WorkloadIdentity;
 use crate::secret::{Assertion, AuthorizationCode};
 use crate::storage::{CacheAccess, MemoryStore, StoreAccess};
@@ -91,13 +88,7 @@ impl std::fmt::Debug for ConfidentialClientApplication {
 pub struct ConfidentialClientApplicationBuilder {
     client_id: String,
     credential: ClientCredential,
-    authority: Option<Result<Authority>>,
-    instance_discovery: bool,
-    http: Option<Arc<dyn HttpClient>>,
-    clock: Option<Arc<dyn Clock>>,
-    cache_access: Option<Arc<dyn CacheAccess>>,
-    capabilities: Vec<String>,
-    pii: bool,
+    common: CommonSettings,
 }
 
 impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
@@ -105,71 +96,20 @@ impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
         f.debug_struct("ConfidentialClientApplicationBuilder")
             .field("client_id", &self.client_id)
             .field("credential", &self.credential)
-            .field("instance_discovery", &self.instance_discovery)
-            .field("http", &self.http.as_ref().map(|_| "set"))
-            .field("cache_access", &self.cache_access.as_ref().map(|_| "set"))
+            .field("common", &self.common)
             .finish_non_exhaustive()
     }
 }
 
 impl ConfidentialClientApplicationBuilder {
-    /// The authority, e.g. `https://login.microsoftonline.com/<tenant id or
-    /// domain>` (client credentials need a specific tenant), a B2C, ADFS or
-    /// CIAM URL, or an [`Authority`]. Default: `https://login.microsoftonline.com/common`.
-    pub fn authority(mut self, authority: impl IntoAuthority) -> Self {
-        self.authority = Some(authority.into_authority());
-        self
-    }
-
-    /// A generic OpenID Connect provider, by its issuer URL.
-    pub fn oidc_authority(mut self, issuer: &str) -> Self {
-        self.authority = Some(Authority::oidc(issuer));
-        self
-    }
-
-    /// Whether to ask the authority's host for its aliases when it is not a
-    /// well-known Entra host (default `true`).
-    pub fn instance_discovery(mut self, enabled: bool) -> Self {
-        self.instance_discovery = enabled;
-        self
-    }
-
-    /// The HTTP client (default: [`crate::transport::default_http_client`]).
-    pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
-        self.http = Some(http);
-        self
-    }
-
-    /// The clock (default: the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
+    common_setters!();
 
     /// The cache storage: hooks called around every cache access with the
     /// partition key, e.g. `StoreAccess::new(RedisStore)`. Each access
     /// loads its partition alone; `before_access` returning `None` means the
     /// partition is empty. Default: a [`MemoryStore`] (256 MiB).
     pub fn cache_access(mut self, hooks: Arc<dyn CacheAccess>) -> Self {
-        self.cache_access = Some(hooks);
-        self
-    }
-
-    /// Client capabilities announced to Entra (e.g. `cp1`), sent as `xms_cc`
-    /// claims with every token request.
-    pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.capabilities = capabilities.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Whether logs may carry personal data. Tokens and secrets are never
-    /// logged. Default `false`.
-    pub fn enable_pii_logging(mut self, enabled: bool) -> Self {
-        self.pii = enabled;
+        self.common.cache_access = Some(hooks);
         self
     }
 
@@ -179,54 +119,30 @@ impl ConfidentialClientApplicationBuilder {
     /// [`Error::Config`] for an empty client id, a bad authority, or (without
     /// the `reqwest` feature) a missing HTTP client.
     pub fn build(self) -> Result<ConfidentialClientApplication> {
-        let client_id = self.client_id.trim().to_owned();
-        if client_id.is_empty() {
-            return Err(Error::config("the client id is empty"));
-        }
-        let authority = match self.authority {
-            Some(a) => a?,
-            None => Authority::parse(DEFAULT_AUTHORITY)?,
-        };
-        let http = match self.http {
-            Some(h) => h,
-            None => default_http()?,
-        };
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let hooks = self.cache_access.unwrap_or_else(|| {
+        let s = self.common.resolve(&self.client_id)?;
+        let hooks = s.cache_access.unwrap_or_else(|| {
             Arc::new(StoreAccess::new(
-                MemoryStore::builder().clock(clock.clone()).build(),
+                MemoryStore::builder().clock(s.clock.clone()).build(),
             ))
         });
         let mut engine = Engine::new(EngineConfig {
-            client_id: client_id.clone(),
-            authority,
-            instance_discovery: self.instance_discovery,
-            http,
-            clock,
+            client_id: s.client_id.clone(),
+            authority: s.authority,
+            instance_discovery: s.instance_discovery,
+            http: s.http,
+            clock: s.clock,
             cache_access: None,
-            client_capabilities: self.capabilities,
-            pii_logging: self.pii,
-            client_auth: Some(Arc::new(ClientAuth::new(client_id, self.credential))),
+            client_capabilities: s.capabilities,
+            pii_logging: s.pii,
+            client_auth: Some(Arc::new(ClientAuth::new(s.client_id, self.credential))),
         });
         engine.cache = CacheIo::partitioned(hooks);
         Ok(ConfidentialClientApplication {
             engine: Arc::new(engine),
-            instance_discovery: self.instance_discovery,
+            instance_discovery: s.instance_discovery,
             targets: Arc::default(),
         })
     }
-}
-
-#[cfg(feature = "reqwest")]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
-    crate::transport::default_http_client()
-}
-
-#[cfg(not(feature = "reqwest"))]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
-    Err(Error::config(
-        "no HTTP client: enable the `reqwest` feature or pass one with http_client()",
-    ))
 }
 
 impl ConfidentialClientApplication {
@@ -239,13 +155,7 @@ impl ConfidentialClientApplication {
         ConfidentialClientApplicationBuilder {
             client_id: client_id.into(),
             credential,
-            authority: None,
-            instance_discovery: true,
-            http: None,
-            clock: None,
-            cache_access: None,
-            capabilities: Vec::new(),
-            pii: false,
+            common: CommonSettings::default(),
         }
     }
 

@@ -12,6 +12,7 @@ mod confidential;
 mod engine;
 mod public;
 mod result;
+mod settings;
 mod silent;
 mod single_flight;
 

@@ -4,16 +4,15 @@ use std::sync::Arc;
 
 use super::cache_io::Partition;
 use super::engine::{Engine, EngineConfig};
-use crate::authority::{Authority, DEFAULT_AUTHORITY, IntoAuthority};
+use super::settings::{CommonSettings, common_setters};
+use crate::authority::Authority;
 use crate::browser::{BrowserOpener, SystemBrowser};
 use crate::cache::{Account, TokenCache};
-use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::flows::{
     DeviceCodeRequest, InteractiveRequest, RefreshTokenRequest, SilentRequest,
     UsernamePasswordRequest,
 };
-use crate::http::HttpClient;
 use crate::protocol::device_code::DeviceCodeInfo;
 use crate::secret::{Password, RefreshTokenSecret};
 use crate::storage::CacheAccess;
@@ -59,63 +58,22 @@ impl std::fmt::Debug for PublicClientApplication {
 #[must_use]
 pub struct PublicClientApplicationBuilder {
     client_id: String,
-    authority: Option<Result<Authority>>,
-    instance_discovery: bool,
-    http: Option<Arc<dyn HttpClient>>,
-    clock: Option<Arc<dyn Clock>>,
+    common: CommonSettings,
     browser: Option<Arc<dyn BrowserOpener>>,
-    cache_access: Option<Arc<dyn CacheAccess>>,
     token_cache: Option<TokenCache>,
-    capabilities: Vec<String>,
-    pii: bool,
 }
 
 impl std::fmt::Debug for PublicClientApplicationBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PublicClientApplicationBuilder")
             .field("client_id", &self.client_id)
-            .field("instance_discovery", &self.instance_discovery)
-            .field("http", &self.http.as_ref().map(|_| "set"))
-            .field("cache_access", &self.cache_access.as_ref().map(|_| "set"))
+            .field("common", &self.common)
             .finish_non_exhaustive()
     }
 }
 
 impl PublicClientApplicationBuilder {
-    /// The authority: an Entra tenant (`https://login.microsoftonline.com/<tenant
-    /// id, domain, common, organizations or consumers>`, any cloud), a B2C URL
-    /// with its policy, an ADFS URL (`https://<host>/adfs`), a CIAM URL, or an
-    /// [`Authority`]. Default: `https://login.microsoftonline.com/common`.
-    pub fn authority(mut self, authority: impl IntoAuthority) -> Self {
-        self.authority = Some(authority.into_authority());
-        self
-    }
-
-    /// A generic OpenID Connect provider, by its issuer URL.
-    pub fn oidc_authority(mut self, issuer: &str) -> Self {
-        self.authority = Some(Authority::oidc(issuer));
-        self
-    }
-
-    /// Whether to ask the authority's host for its aliases when it is not a
-    /// well-known Entra host (default `true`). Turn it off for private
-    /// deployments; no discovery request is made then.
-    pub fn instance_discovery(mut self, enabled: bool) -> Self {
-        self.instance_discovery = enabled;
-        self
-    }
-
-    /// The HTTP client (default: [`crate::transport::default_http_client`]).
-    pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
-        self.http = Some(http);
-        self
-    }
-
-    /// The clock (default: the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
+    common_setters!();
 
     /// How interactive sign-ins open the browser (default: [`SystemBrowser`]).
     pub fn browser(mut self, opener: impl BrowserOpener) -> Self {
@@ -126,7 +84,7 @@ impl PublicClientApplicationBuilder {
     /// Hooks called around every cache access: load and persist the cache
     /// (a file, Redis, ...). Default: the cache lives in memory only.
     pub fn cache_access(mut self, hooks: Arc<dyn CacheAccess>) -> Self {
-        self.cache_access = Some(hooks);
+        self.common.cache_access = Some(hooks);
         self
     }
 
@@ -140,52 +98,23 @@ impl PublicClientApplicationBuilder {
         self
     }
 
-    /// Client capabilities announced to Entra (e.g. `cp1` for continuous
-    /// access evaluation), sent as `xms_cc` claims.
-    pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.capabilities = capabilities.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Whether logs may carry personal data (account ids, user names).
-    /// Tokens and secrets are never logged. Default `false`.
-    pub fn enable_pii_logging(mut self, enabled: bool) -> Self {
-        self.pii = enabled;
-        self
-    }
-
     /// Builds the app.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty client id, a bad authority, or (without
-    /// the `reqwest` feature) a missing HTTP client; errors building the
+    /// [`Error::Config`](crate::Error::Config) for an empty client id, a bad
+    /// authority, or (without the `reqwest` feature) a missing HTTP client; errors building the
     /// default HTTP client.
     pub fn build(self) -> Result<PublicClientApplication> {
-        let client_id = self.client_id.trim().to_owned();
-        if client_id.is_empty() {
-            return Err(Error::config("the client id is empty"));
-        }
-        let authority = match self.authority {
-            Some(a) => a?,
-            None => Authority::parse(DEFAULT_AUTHORITY)?,
-        };
-        let http = match self.http {
-            Some(h) => h,
-            None => default_http()?,
-        };
+        let s = self.common.resolve(&self.client_id)?;
         let mut engine = Engine::new(EngineConfig {
-            client_id,
-            authority,
-            instance_discovery: self.instance_discovery,
-            http,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            cache_access: self.cache_access,
-            client_capabilities: self.capabilities,
-            pii_logging: self.pii,
+            client_id: s.client_id,
+            authority: s.authority,
+            instance_discovery: s.instance_discovery,
+            http: s.http,
+            clock: s.clock,
+            cache_access: s.cache_access,
+            client_capabilities: s.capabilities,
+            pii_logging: s.pii,
             client_auth: None,
         });
         if let Some(cache) = self.token_cache {
@@ -198,32 +127,14 @@ impl PublicClientApplicationBuilder {
     }
 }
 
-#[cfg(feature = "reqwest")]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
-    crate::transport::default_http_client()
-}
-
-#[cfg(not(feature = "reqwest"))]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
-    Err(Error::config(
-        "no HTTP client: enable the `reqwest` feature or pass one with http_client()",
-    ))
-}
-
 impl PublicClientApplication {
     /// Starts configuring an app registered as `client_id`.
     pub fn builder(client_id: impl Into<String>) -> PublicClientApplicationBuilder {
         PublicClientApplicationBuilder {
             client_id: client_id.into(),
-            authority: None,
-            instance_discovery: true,
-            http: None,
-            clock: None,
+            common: CommonSettings::default(),
             browser: None,
-            cache_access: None,
             token_cache: None,
-            capabilities: Vec::new(),
-            pii: false,
         }
     }
 
@@ -276,7 +187,7 @@ impl PublicClientApplication {
     /// by redeeming its refresh token. Await the returned request, after
     /// optional settings ([`SilentRequest::force_refresh`], [`SilentRequest::claims`]).
     ///
-    /// Fails with [`Error::UiRequired`] when the user must sign in again.
+    /// Fails with [`Error::UiRequired`](crate::Error::UiRequired) when the user must sign in again.
     pub fn acquire_token_silent<S: AsRef<str>>(
         &self,
         scopes: &[S],

@@ -1,5 +1,5 @@
 //! The flows, each a request value: set its options, then `.await` it
-//! (every request implements [`IntoFuture`](std::future::IntoFuture)).
+//! (every request implements [`std::future::IntoFuture`]).
 //!
 //! | flow | request | grant |
 //! |---|---|---|
