@@ -21,3 +21,87 @@ pub use health::Health;
 pub use layered::{
     DEFAULT_OPERATION_TIMEOUT, DEFAULT_RETRY_INTERVAL, LayerConfig, Layered, RemoteBackend, Stored,
 };
+
+/// The [`LayerConfig`] setters of a store builder that keeps its layer
+/// settings in a `layers: LayerConfig` field, so every backend's builder
+/// offers the same ones with the same meaning. `$server` names the shared
+/// store in the docs (`"Redis"`, `"the database"`).
+#[macro_export]
+macro_rules! layer_setters {
+    ($server:literal) => {
+        #[doc = concat!("Puts an in-memory L1 in front of ", $server, " (see [`LayerConfig::l1`](", "msal_cache_common::LayerConfig::l1)).")]
+        pub fn l1(mut self, l1: ::msal::storage::MemoryStore) -> Self {
+            self.layers = self.layers.l1(l1);
+            self
+        }
+
+        #[doc = concat!("Encrypts the values stored in ", $server, " (AES-256-GCM, a random nonce per value, the partition key bound as associated data).")]
+        pub fn encryption_key(mut self, key: $crate::EncryptionKey) -> Self {
+            self.layers = self.layers.encryption_key(key);
+            self
+        }
+
+        /// msal's clock, for expiries and the retry interval (default: the system clock).
+        pub fn clock(mut self, clock: ::std::sync::Arc<dyn ::msal::clock::Clock>) -> Self {
+            self.layers = self.layers.clock(clock);
+            self
+        }
+
+        #[doc = concat!("The longest one call to ", $server, " may take (default 2 s).")]
+        pub fn operation_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.layers = self.layers.operation_timeout(timeout);
+            self
+        }
+
+        #[doc = concat!("While ", $server, " is unreachable, how often a call tries it again (default 5 s).")]
+        pub fn retry_interval(mut self, interval: ::std::time::Duration) -> Self {
+            self.layers = self.layers.retry_interval(interval);
+            self
+        }
+
+        /// `true` (default): ride out an outage; `false`: report it as
+        /// [`StorageErrorKind::Unavailable`](msal::storage::StorageErrorKind::Unavailable).
+        pub fn fail_open(mut self, fail_open: bool) -> Self {
+            self.layers = self.layers.fail_open(fail_open);
+            self
+        }
+    };
+}
+
+/// Implements [`CacheStore`](msal::storage::CacheStore) for a store type
+/// that is a [`Layered`] in a `layered` field: every call goes through the
+/// layers (L1, encryption, outage policy).
+#[macro_export]
+macro_rules! layered_cache_store {
+    ($store:ty) => {
+        impl ::msal::storage::CacheStore for $store {
+            fn load(
+                &self,
+                partition: &str,
+            ) -> ::msal::http::BoxFuture<
+                '_,
+                ::std::result::Result<Option<Vec<u8>>, ::msal::storage::StorageError>,
+            > {
+                self.layered.load(partition)
+            }
+
+            fn save(
+                &self,
+                partition: &str,
+                document: Vec<u8>,
+                hint: ::msal::storage::SaveHint,
+            ) -> ::msal::http::BoxFuture<'_, ::std::result::Result<(), ::msal::storage::StorageError>>
+            {
+                self.layered.save(partition, document, hint)
+            }
+
+            fn remove(
+                &self,
+                partition: &str,
+            ) -> ::msal::http::BoxFuture<'_, ::std::result::Result<(), ::msal::storage::StorageError>>
+            {
+                self.layered.remove(partition)
+            }
+        }
+    };
+}

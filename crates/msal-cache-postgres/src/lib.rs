@@ -1,6 +1,6 @@
 //! A PostgreSQL store for the msal token cache (sqlx).
 //!
-//! [`PostgresStore`] implements [`CacheStore`]: each cache partition is one
+//! [`PostgresStore`] implements [`CacheStore`](msal::storage::CacheStore): each cache partition is one
 //! row of a table
 //!
 //! ```sql
@@ -41,9 +41,7 @@ mod backend;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msal::clock::Clock;
-use msal::http::BoxFuture;
-use msal::storage::{CacheStore, MemoryStore, SaveHint, StorageError, StorageErrorKind};
+use msal::storage::{MemoryStore, StorageError, StorageErrorKind};
 pub use msal_cache_common::{EncryptionKey, RemoteBackend};
 use msal_cache_common::{LayerConfig, Layered};
 use sqlx::PgPool;
@@ -143,24 +141,7 @@ impl PostgresStore {
     }
 }
 
-impl CacheStore for PostgresStore {
-    fn load(&self, partition: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StorageError>> {
-        self.layered.load(partition)
-    }
-
-    fn save(
-        &self,
-        partition: &str,
-        document: Vec<u8>,
-        hint: SaveHint,
-    ) -> BoxFuture<'_, Result<(), StorageError>> {
-        self.layered.save(partition, document, hint)
-    }
-
-    fn remove(&self, partition: &str) -> BoxFuture<'_, Result<(), StorageError>> {
-        self.layered.remove(partition)
-    }
-}
+msal_cache_common::layered_cache_store!(PostgresStore);
 
 /// Configures a [`PostgresStore`]. Setters never fail;
 /// [`build`](Self::build) reports a bad URL or name.
@@ -240,43 +221,7 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// Puts an in-memory L1 in front of the database (see [`LayerConfig::l1`]).
-    pub fn l1(mut self, l1: MemoryStore) -> Self {
-        self.layers = self.layers.l1(l1);
-        self
-    }
-
-    /// Encrypts stored values (AES-256-GCM, a random nonce per value, the
-    /// partition key bound as associated data).
-    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
-        self.layers = self.layers.encryption_key(key);
-        self
-    }
-
-    /// msal's clock, for expiries, purges and the retry interval (default: system).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.layers = self.layers.clock(clock);
-        self
-    }
-
-    /// The longest one database call may take (default 2 s).
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.layers = self.layers.operation_timeout(timeout);
-        self
-    }
-
-    /// While the database is unreachable, how often a call tries it again (default 5 s).
-    pub fn retry_interval(mut self, interval: Duration) -> Self {
-        self.layers = self.layers.retry_interval(interval);
-        self
-    }
-
-    /// `true` (default): ride out an outage; `false`: report it as
-    /// [`StorageErrorKind::Unavailable`].
-    pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.layers = self.layers.fail_open(fail_open);
-        self
-    }
+    msal_cache_common::layer_setters!("the database");
 
     /// Builds the store. No connection is made yet.
     ///
