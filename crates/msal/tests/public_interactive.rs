@@ -18,8 +18,9 @@ use url::Url;
 enum Idp {
     /// Signs in: queues the code redemption (ID token with `nonce`) and redirects with the code.
     SignIn { echo_nonce: bool },
-    /// Redirects with a state that is not ours.
-    WrongState,
+    /// A local process hits the redirect listener with a state that is not
+    /// ours, then the real sign-in completes.
+    WrongStateFirst,
     /// Redirects with `error=access_denied`.
     Declined,
     /// Never comes back.
@@ -51,7 +52,8 @@ fn run(idp: Idp) -> Run {
             let state = query(url, "state").unwrap();
             let nonce = query(url, "nonce").unwrap();
             let target = match idp {
-                Idp::SignIn { echo_nonce } => {
+                Idp::SignIn { .. } | Idp::WrongStateFirst => {
+                    let echo_nonce = !matches!(idp, Idp::SignIn { echo_nonce: false });
                     let n = if echo_nonce { nonce } else { "someone-elses-nonce".to_owned() };
                     http.expect(
                         Expect::post(&token_url(&tenant))
@@ -64,11 +66,18 @@ fn run(idp: Idp) -> Run {
                     );
                     format!("{redirect}?code=SECRET-AUTH-CODE&state={state}&session_state=x")
                 }
-                Idp::WrongState => format!("{redirect}?code=SECRET-AUTH-CODE&state=forged"),
                 Idp::Declined => format!("{redirect}?error=access_denied&error_description=the+user+said+no&state={state}"),
                 Idp::Silent => return Ok(()),
             };
-            *pg.lock().unwrap() = Some(tokio::spawn(async move { raw_get(&target).await }));
+            let forged = matches!(idp, Idp::WrongStateFirst)
+                .then(|| format!("{redirect}?code=FORGED-CODE&state=forged"));
+            *pg.lock().unwrap() = Some(tokio::spawn(async move {
+                let mut pages = String::new();
+                if let Some(forged) = forged {
+                    pages = raw_get(&forged).await;
+                }
+                pages + &raw_get(&target).await
+            }));
             Ok(())
         })
         .build()
@@ -156,18 +165,28 @@ async fn an_id_token_for_another_nonce_is_rejected() {
 }
 
 #[tokio::test]
-async fn a_forged_state_is_rejected_before_any_redemption() {
-    let r = run(Idp::WrongState);
-    let e = r
+async fn a_forged_state_is_refused_and_does_not_end_the_sign_in() {
+    let r = run(Idp::WrongStateFirst);
+    let token = r
         .app
         .acquire_token_interactive(&["User.Read"])
         .await
-        .unwrap_err();
+        .unwrap();
+    assert_eq!(token.access_token().expose_secret(), "AT-I");
+    let pages = r.page.lock().unwrap().take().unwrap().await.unwrap();
     assert!(
-        matches!(&e, Error::Protocol(p) if p.message.contains("state")),
-        "{e:?}"
+        pages.starts_with("HTTP/1.1 400") && pages.contains("does not belong to this sign-in"),
+        "{pages}"
     );
-    assert_eq!(r.http.request_count(), 1, "only the metadata request");
+    assert!(pages.contains("Authentication complete"), "{pages}");
+    // Only the real code was redeemed: metadata, then one redemption.
+    assert_eq!(r.http.request_count(), 2);
+    assert!(
+        r.http
+            .requests()
+            .iter()
+            .all(|q| q.form_value("code").as_deref() != Some("FORGED-CODE"))
+    );
     r.http.assert_consumed();
 }
 

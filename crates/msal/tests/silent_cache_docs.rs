@@ -338,3 +338,59 @@ async fn a_failed_save_fails_the_call_and_is_retried_on_the_next_access() {
     assert_eq!(last, ("after", None, true, true));
     assert!(!hooks.doc_text().contains("RT-1"));
 }
+
+#[tokio::test]
+async fn a_throttling_server_is_not_asked_again_with_the_next_refresh_token() {
+    let tenant = unique_tenant();
+    let env = "login.microsoftonline.com";
+    let doc = json!({
+        "Account": { "a": account_entry(env, &tenant) },
+        "RefreshToken": {
+            "frt": rt_entry(env, &tenant, OTHER_APP, "FAMILY-RT", Some("1")),
+            "own": rt_entry(env, &tenant, CLIENT_ID, "OWN-RT", None)
+        }
+    });
+    let hooks = RecordingHooks::with_doc(&doc.to_string());
+    let s = setup_with_hooks(hooks, Some(&format!("{HOST}/{tenant}")));
+    let account = s.app.accounts().await.unwrap().remove(0);
+    expect_metadata(&s.http, &tenant);
+    s.http.expect(
+        refresh_post(&tenant, "FAMILY-RT"),
+        Reply::json(429, r#"{"error":"temporarily_unavailable"}"#).header("retry-after", "120"),
+    );
+    let e = s
+        .app
+        .acquire_token_silent(&["User.Read"], &account)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(
+        s.http
+            .requests()
+            .iter()
+            .all(|r| r.form_value("refresh_token").as_deref() != Some("OWN-RT")),
+        "the busy server got the next refresh token too"
+    );
+    s.http.assert_consumed();
+}
+
+#[tokio::test]
+async fn silent_without_scopes_is_a_configuration_error() {
+    let tenant = unique_tenant();
+    let env = "login.microsoftonline.com";
+    let doc = json!({
+        "Account": { "a": account_entry(env, &tenant) },
+        "AccessToken": { "at": at_entry(env, &tenant, &tenant, "SOME-AT", NOW + 3600) }
+    });
+    let hooks = RecordingHooks::with_doc(&doc.to_string());
+    let s = setup_with_hooks(hooks, Some(&format!("{HOST}/{tenant}")));
+    let account = s.app.accounts().await.unwrap().remove(0);
+    let none: [&str; 0] = [];
+    let e = s
+        .app
+        .acquire_token_silent(&none, &account)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, msal::Error::Config(_)), "{e:?}");
+    assert_eq!(s.http.request_count(), 0);
+}

@@ -235,9 +235,9 @@ impl Engine {
             return Err(Error::protocol("the token response has no access token"));
         };
         let expires_on = match (s.response.expires_in, s.response.expires_on) {
-            (Some(i), _) => now + i,
+            (Some(i), _) => now.saturating_add(i),
             (None, Some(on)) => on,
-            (None, None) => now + DEFAULT_LIFETIME_SECS,
+            (None, None) => now.saturating_add(DEFAULT_LIFETIME_SECS),
         };
         tracing::debug!(
             account = self.pii(
@@ -246,7 +246,7 @@ impl Engine {
                     .map(|a| a.home_account_id.as_str())
                     .unwrap_or("")
             ),
-            expires_in = expires_on - now,
+            expires_in = expires_on.saturating_sub(now),
             "token acquired from the identity provider"
         );
         Ok(AuthenticationResult {
@@ -257,7 +257,7 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(|| "Bearer".to_owned()),
             expires_on,
-            refresh_on: s.response.refresh_in.map(|r| now + r),
+            refresh_on: s.response.refresh_in.map(|r| now.saturating_add(r)),
             scopes: scopes::granted(s.response.scope.as_deref(), s.requested_scopes),
             tenant_id: claims
                 .as_ref()

@@ -57,11 +57,13 @@ pub(crate) fn home_tenant(home_account_id: &str) -> Option<&str> {
 
 /// Whether an error came from the server's answer (try the next candidate)
 /// rather than from not reaching it (stop: the next one would fail too).
+/// A 429 or 5xx is not an answer about this refresh token: the next
+/// candidate would go to the same busy server, so stop there.
 fn is_answer(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::UiRequired { .. } | Error::Service(_) | Error::Protocol(_)
-    )
+    match e {
+        Error::Service(_) => !e.is_retryable(),
+        _ => matches!(e, Error::UiRequired { .. } | Error::Protocol(_)),
+    }
 }
 
 impl Engine {
@@ -71,6 +73,12 @@ impl Engine {
         params: SilentParams,
     ) -> Result<AuthenticationResult> {
         scopes::validate(&params.scopes)?;
+        if params.scopes.is_empty() {
+            // Any cached token would match an empty list: name the resource.
+            return Err(Error::config(
+                "acquire_token_silent needs at least one scope",
+            ));
+        }
         if params.account.home_account_id.is_empty() {
             return Err(Error::config("the account has no home_account_id"));
         }
@@ -192,7 +200,7 @@ impl Engine {
             .await?;
 
         if let Some((at, id)) = found {
-            if at.expires_on - now >= EXPIRY_BUFFER_SECS {
+            if at.expires_on.saturating_sub(now) >= EXPIRY_BUFFER_SECS {
                 let refresh_due = at.refresh_on.is_some_and(|r| r <= now);
                 let result = self.cached_result(at, Some(p.account.clone()), id);
                 if !refresh_due {

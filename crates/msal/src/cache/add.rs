@@ -117,7 +117,7 @@ impl TokenCache {
             .filter(|t| !t.is_empty())
         {
             let expires_in = resp.expires_in.unwrap_or(match resp.expires_on {
-                Some(on) if on != 0 => on - now,
+                Some(on) if on != 0 => on.saturating_sub(now),
                 _ => 600,
             });
             let ext_expires_in = resp.ext_expires_in.unwrap_or(expires_in);
@@ -134,10 +134,10 @@ impl TokenCache {
                     s(resp.token_type.as_deref().unwrap_or("Bearer")),
                 ),
                 ("cached_at", s(&now.to_string())),
-                ("expires_on", s(&(now + expires_in).to_string())),
+                ("expires_on", s(&now.saturating_add(expires_in).to_string())),
                 (
                     "extended_expires_on",
-                    s(&(now + ext_expires_in).to_string()),
+                    s(&now.saturating_add(ext_expires_in).to_string()),
                 ),
             ];
             if let Some(kid) = &resp.key_id {
@@ -148,7 +148,7 @@ impl TokenCache {
                 m.push(("ext_cache_key", s(ext)));
             }
             if let Some(refresh_in) = resp.refresh_in {
-                m.push(("refresh_on", s(&(now + refresh_in).to_string())));
+                m.push(("refresh_on", s(&now.saturating_add(refresh_in).to_string())));
             }
             if let Some(h) = rec.user_assertion_hash {
                 m.push(("user_assertion_hash", s(h)));

@@ -20,6 +20,10 @@ const MAX_HEAD: usize = 16 * 1024;
 /// speculative connections that never send anything; they are handled
 /// concurrently and dropped after this).
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections handled at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+/// The pause after a failed `accept` (e.g. no file descriptor left).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 const SUCCESS_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head>\
 <body style=\"font-family:sans-serif\"><h1>Authentication complete</h1>\
@@ -82,20 +86,33 @@ impl Loopback {
 
     /// Waits for the redirect that carries `state` and returns its code.
     ///
+    /// A request with another state (or none) is answered with an error page
+    /// and otherwise ignored: any local process or web page can reach this
+    /// port, and letting it end the sign-in would let it cancel the user's
+    /// sign-in at will. The caller's timeout still bounds the wait.
+    ///
     /// # Errors
-    /// [`Error::Protocol`] when a redirect comes back with another state;
-    /// the mapped OAuth error (or [`Error::Cancelled`] for `access_denied`)
-    /// when it carries an error.
+    /// The mapped OAuth error (or [`Error::Cancelled`] for `access_denied`)
+    /// when the redirect with our state carries an error.
     pub(crate) async fn wait(self, state: &str) -> Result<AuthorizationCode> {
         let (tx, mut rx) = mpsc::channel::<Result<AuthorizationCode>>(4);
         // Dropping the set (when this future ends or is dropped) aborts the handlers.
         let mut handlers = JoinSet::new();
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    handlers.spawn(handle(stream, self.path.clone(), state.to_owned(), tx.clone()));
-                }
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        // Reap finished handlers so a flood of connections
+                        // does not grow the set, and cap those in flight.
+                        while handlers.try_join_next().is_some() {}
+                        if handlers.len() < MAX_CONNECTIONS {
+                            handlers.spawn(handle(stream, self.path.clone(), state.to_owned(), tx.clone()));
+                        }
+                    }
+                    // Out of file descriptors and the like: back off instead
+                    // of spinning on an error that repeats at once.
+                    Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+                },
                 Some(outcome) = rx.recv() => return outcome,
             }
         }
@@ -142,9 +159,10 @@ async fn handle(
                 ),
             )
             .await;
-            Err(Error::protocol(
-                "the redirect's state does not match the sign-in request (a forged or stale response)",
-            ))
+            tracing::warn!(
+                "refused a request to the redirect listener whose state does not match this sign-in (a forged or stale response); still waiting"
+            );
+            return;
         }
         Redirect::Code { code, .. } => {
             let _ = respond(&mut stream, 200, SUCCESS_PAGE).await;
@@ -265,12 +283,25 @@ mod tests {
         let uri = lb.redirect_uri().to_owned();
         assert!(uri.ends_with("/cb"));
         let waiting = tokio::spawn(lb.wait("st-1"));
+        // Forged responses (another state, none, an error without ours) are
+        // refused and do not end the sign-in.
+        for forged in [
+            "/cb?code=c&state=other",
+            "/cb?code=c",
+            "/cb?error=access_denied&state=other",
+        ] {
+            assert!(
+                get(&uri, forged).await.starts_with("HTTP/1.1 400"),
+                "{forged}"
+            );
+        }
+        assert!(!waiting.is_finished());
         assert!(
-            get(&uri, "/cb?code=c&state=other")
+            get(&uri, "/cb?code=real&state=st-1")
                 .await
-                .starts_with("HTTP/1.1 400")
+                .starts_with("HTTP/1.1 200")
         );
-        assert!(matches!(waiting.await.unwrap(), Err(Error::Protocol(_))));
+        assert_eq!(waiting.await.unwrap().unwrap().expose_secret(), "real");
 
         let lb = Loopback::bind("http://127.0.0.1/cb").await.unwrap();
         let uri = lb.redirect_uri().to_owned();

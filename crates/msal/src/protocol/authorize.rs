@@ -156,9 +156,23 @@ pub fn parse_redirect(query: &str) -> Redirect {
 /// The error for a redirect that carried an OAuth error: the user declining
 /// (`access_denied`) is a cancellation, `interaction_required` & co. with
 /// `prompt=none` are [`Error::UiRequired`], the rest service errors.
+///
+/// Azure AD B2C also answers `access_denied` when a user flow asks the app
+/// to act, e.g. `AADB2C90118` (the user chose "forgot password": start the
+/// password-reset flow). Those stay [`Error::Service`] with their description
+/// so the app can read the code; B2C's own cancel (`AADB2C90091`) is a
+/// cancellation.
 pub fn redirect_error(e: ServiceError) -> Error {
     if e.error == "access_denied" {
-        return Error::Cancelled("the user declined the sign-in (access_denied)".into());
+        let description = e.description.as_deref().unwrap_or("");
+        if description.contains("AADB2C") && !description.contains("AADB2C90091") {
+            return super::errors::from_service(e);
+        }
+        return Error::Cancelled(if description.is_empty() {
+            "the user declined the sign-in (access_denied)".into()
+        } else {
+            format!("the user declined the sign-in (access_denied: {description})")
+        });
     }
     super::errors::from_service(e)
 }
@@ -166,6 +180,30 @@ pub fn redirect_error(e: ServiceError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn b2c_forgot_password_stays_a_service_error() {
+        let redirect = |q: &str| match parse_redirect(q) {
+            Redirect::Error { error, .. } => redirect_error(*error),
+            _ => panic!("not an error redirect: {q}"),
+        };
+        let e = redirect(
+            "error=access_denied&error_description=AADB2C90118%3A+The+user+has+forgotten+their+password.&state=s",
+        );
+        assert!(
+            matches!(&e, Error::Service(s) if s.description.as_deref().is_some_and(|d| d.starts_with("AADB2C90118"))),
+            "{e:?}"
+        );
+        let e = redirect(
+            "error=access_denied&error_description=AADB2C90091%3A+The+user+has+cancelled+entering+self-asserted+information.&state=s",
+        );
+        assert!(
+            matches!(&e, Error::Cancelled(m) if m.contains("AADB2C90091")),
+            "{e:?}"
+        );
+        let e = redirect("error=access_denied&state=s");
+        assert!(matches!(&e, Error::Cancelled(_)), "{e:?}");
+    }
 
     #[test]
     fn url_has_pkce_state_nonce_and_hints() {

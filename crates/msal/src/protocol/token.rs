@@ -128,8 +128,8 @@ fn with_status(response: &HttpResponse, status: u16) -> HttpResponse {
 /// [`Error::Protocol`] naming a field of the wrong type.
 pub fn parse_map(map: &Map<String, Value>) -> Result<TokenResponse> {
     let access_token = string(map, "access_token")?;
-    let expires_in = number(map, "expires_in")?;
-    let expires_on = number(map, "expires_on")?;
+    let expires_in = lifetime(map, "expires_in")?;
+    let expires_on = number(map, "expires_on")?.map(|on| on.clamp(1, LAST_EXPIRY));
     if access_token.is_some() && expires_in.is_none() && expires_on.is_none() {
         tracing::debug!(
             "token response without expires_in; the cache assumes the default lifetime"
@@ -146,8 +146,8 @@ pub fn parse_map(map: &Map<String, Value>) -> Result<TokenResponse> {
         access_token: access_token.map(AccessTokenSecret::new),
         token_type: string(map, "token_type")?,
         expires_in,
-        ext_expires_in: number(map, "ext_expires_in")?,
-        refresh_in: number(map, "refresh_in")?,
+        ext_expires_in: lifetime(map, "ext_expires_in")?,
+        refresh_in: lifetime(map, "refresh_in")?,
         expires_on,
         refresh_token: string(map, "refresh_token")?.map(RefreshTokenSecret::new),
         scope: string(map, "scope")?,
@@ -174,6 +174,21 @@ fn string(map: &Map<String, Value>, field: &str) -> Result<Option<String>> {
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(type_error(field)),
     }
+}
+
+/// The longest lifetime taken from a response, in seconds (ten years, where
+/// MSAL.NET also draws the line). A hostile or broken server's larger value
+/// would otherwise overflow `now + expires_in` or keep a token forever.
+pub(crate) const MAX_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// The latest absolute expiry taken from a response: 9999-12-31T23:59:59Z.
+/// The earliest is 1 s after the epoch: 0 means "absent" in the cache format.
+pub(crate) const LAST_EXPIRY: i64 = 253_402_300_799;
+
+/// A lifetime in seconds, clamped to `0..=MAX_LIFETIME_SECS`: a negative one
+/// means the token is already expired.
+fn lifetime(map: &Map<String, Value>, field: &str) -> Result<Option<i64>> {
+    Ok(number(map, field)?.map(|n| n.clamp(0, MAX_LIFETIME_SECS)))
 }
 
 /// A whole number given as a JSON number or a numeric string.

@@ -174,7 +174,8 @@ impl Call {
                 Ok(c.find_access_token(&q, now))
             })
             .await?;
-        let Some(at) = found.filter(|at| at.expires_on - now >= EXPIRY_BUFFER_SECS) else {
+        let Some(at) = found.filter(|at| at.expires_on.saturating_sub(now) >= EXPIRY_BUFFER_SECS)
+        else {
             return Ok(None);
         };
         let due = at.refresh_on.is_some_and(|r| r <= now);

@@ -218,7 +218,7 @@ impl Call {
             .await?;
         let (token, refresh) = found;
         let token = token
-            .filter(|(at, _, _)| at.expires_on - now >= EXPIRY_BUFFER_SECS)
+            .filter(|(at, _, _)| at.expires_on.saturating_sub(now) >= EXPIRY_BUFFER_SECS)
             .map(|(at, account, id)| {
                 let due = at.refresh_on.is_some_and(|r| r <= now);
                 (e.cached_result(at, account, id), due)
