@@ -125,7 +125,9 @@ impl Environment {
     /// Where the Arc agent's executable is looked for when `IDENTITY_ENDPOINT`
     /// and `IMDS_ENDPOINT` are not set (`None`: never). Default
     /// `/opt/azcmagent/bin/himds` on Linux,
-    /// `%ProgramData%\AzureConnectedMachineAgent\himds.exe` on Windows.
+    /// `%ProgramFiles%\AzureConnectedMachineAgent\himds.exe` on Windows (the
+    /// agent's install directory, as MSAL Python looks for it; only its key
+    /// files are under `%ProgramData%`).
     #[must_use]
     pub fn arc_agent_path(mut self, path: Option<PathBuf>) -> Self {
         self.arc_agent_path = path;
@@ -168,11 +170,7 @@ fn default_arc_agent_path() -> Option<PathBuf> {
     if cfg!(target_os = "linux") {
         Some(PathBuf::from("/opt/azcmagent/bin/himds"))
     } else if cfg!(windows) {
-        std::env::var_os("ProgramData").map(|p| {
-            PathBuf::from(p)
-                .join("AzureConnectedMachineAgent")
-                .join("himds.exe")
-        })
+        windows_arc_agent_path(std::env::var_os("ProgramFiles"))
     } else {
         None
     }
@@ -182,14 +180,30 @@ fn default_arc_key_directory() -> Option<PathBuf> {
     if cfg!(target_os = "linux") {
         Some(PathBuf::from("/var/opt/azcmagent/tokens"))
     } else if cfg!(windows) {
-        std::env::var_os("ProgramData").map(|p| {
-            PathBuf::from(p)
-                .join("AzureConnectedMachineAgent")
-                .join("Tokens")
-        })
+        windows_arc_key_directory(std::env::var_os("ProgramData"))
     } else {
         None
     }
+}
+
+/// The agent executable under `%ProgramFiles%` (where the agent installs;
+/// MSAL Python's `_get_arc_endpoint` looks there too).
+fn windows_arc_agent_path(program_files: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    program_files.filter(|p| !p.is_empty()).map(|p| {
+        Path::new(&p)
+            .join("AzureConnectedMachineAgent")
+            .join("himds.exe")
+    })
+}
+
+/// The key files' directory under `%ProgramData%` (the agent's data, not
+/// its install directory).
+fn windows_arc_key_directory(program_data: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    program_data.filter(|p| !p.is_empty()).map(|p| {
+        Path::new(&p)
+            .join("AzureConnectedMachineAgent")
+            .join("Tokens")
+    })
 }
 
 /// The source `env` names, in MSAL's order: Service Fabric, App Service,
@@ -280,6 +294,24 @@ mod tests {
         assert_eq!(detect_source(&e), Source::Imds);
         std::fs::write(&agent, b"").expect("write");
         assert_eq!(detect_source(&e), Source::AzureArc);
+    }
+
+    #[test]
+    fn on_windows_the_agent_is_under_program_files_and_its_keys_under_program_data() {
+        let agent = windows_arc_agent_path(Some(r"C:\Program Files".into())).expect("a path");
+        let keys = windows_arc_key_directory(Some(r"C:\ProgramData".into())).expect("a path");
+        let shown = |p: &Path| p.to_string_lossy().replace('/', "\\");
+        assert_eq!(
+            shown(&agent),
+            r"C:\Program Files\AzureConnectedMachineAgent\himds.exe"
+        );
+        assert_eq!(
+            shown(&keys),
+            r"C:\ProgramData\AzureConnectedMachineAgent\Tokens"
+        );
+        assert_eq!(windows_arc_agent_path(None), None);
+        assert_eq!(windows_arc_agent_path(Some("".into())), None);
+        assert_eq!(windows_arc_key_directory(Some("".into())), None);
     }
 
     #[test]
