@@ -326,6 +326,149 @@ async fn imds_permanent_400_fails_at_once_with_the_service_message() {
     assert_eq!(clock.unix_now(), NOW as i64, "no wait");
 }
 
+/// A transport that fails every request with `kind`, the cause given as
+/// `io_kind` (how a connect timeout is recognized), and counts them.
+struct Failing {
+    kind: msal::http::TransportErrorKind,
+    io_kind: std::io::ErrorKind,
+    calls: AtomicUsize,
+}
+
+impl HttpClient for Failing {
+    fn execute(
+        &self,
+        _: msal::http::HttpRequest,
+    ) -> msal::http::BoxFuture<'_, Result<msal::http::HttpResponse, msal::http::TransportError>>
+    {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let e = msal::http::TransportError::new(
+            self.kind,
+            "no answer from 169.254.169.254:80 within the connect timeout of 2s",
+        )
+        .with_source(std::io::Error::new(self.io_kind, "simulated"));
+        Box::pin(async move { Err(e) })
+    }
+}
+
+async fn off_azure(
+    kind: msal::http::TransportErrorKind,
+    io_kind: std::io::ErrorKind,
+) -> (Error, usize, i64) {
+    let clock = clock();
+    let http = Arc::new(Failing {
+        kind,
+        io_kind,
+        calls: AtomicUsize::new(0),
+    });
+    let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned)
+        .environment(env(&[]))
+        .clock(clock.clone())
+        .http_client(http.clone())
+        .build()
+        .expect("builds");
+    assert_eq!(app.source(), Source::Imds);
+    let e = app
+        .acquire_token_for_resource(VAULT)
+        .await
+        .expect_err("nothing answers");
+    (
+        e,
+        http.calls.load(Ordering::SeqCst),
+        clock.unix_now() - NOW as i64,
+    )
+}
+
+#[tokio::test]
+async fn off_azure_an_imds_connect_timeout_fails_at_once_and_says_so() {
+    use msal::http::TransportErrorKind as K;
+    let (e, calls, waited) = off_azure(K::Timeout, std::io::ErrorKind::TimedOut).await;
+    assert_eq!((calls, waited), (1, 0), "no retry, no wait: {e}");
+    let Error::Transport(t) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(t.kind, K::Timeout);
+    assert!(
+        t.message
+            .starts_with("no managed identity endpoint reachable (IMDS at 169.254.169.254)")
+            && t.message.contains("not running on Azure?"),
+        "{e}"
+    );
+    // A refusal is final too, and explained the same way.
+    let (e, calls, waited) = off_azure(K::Connect, std::io::ErrorKind::ConnectionRefused).await;
+    assert_eq!((calls, waited), (1, 0), "{e}");
+    assert!(e.to_string().contains("not running on Azure?"), "{e}");
+    // A timeout waiting for IMDS's answer is retried after 1, 2 and 4 s (of the clock).
+    let (e, calls, waited) = off_azure(K::Timeout, std::io::ErrorKind::Other).await;
+    assert_eq!((calls, waited), (4, 7), "{e}");
+    assert!(!e.to_string().contains("not running on Azure"), "{e}");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_and_not_cached() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    let server = TestServer::http(move |_| {
+        // First an already expired token, then a good one.
+        let expires_on = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            NOW - 10
+        } else {
+            NOW + 3600
+        };
+        Canned::json(
+            200,
+            &format!(r#"{{"access_token":"at-{expires_on}","expires_on":"{expires_on}"}}"#),
+        )
+    })
+    .await;
+    let clock = clock();
+    let app = build(
+        ManagedIdentity::SystemAssigned,
+        app_service_env(&server),
+        &clock,
+    );
+    let e = app
+        .acquire_token_for_resource(VAULT)
+        .await
+        .expect_err("expired");
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    assert!(e.to_string().contains("already expired"), "{e}");
+    let t = app.acquire_token_for_resource(VAULT).await.expect("token");
+    assert_eq!(
+        (t.source, t.expires_on),
+        (TokenSource::IdentityProvider, NOW as i64 + 3600),
+        "the expired token was not cached"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn azure_ml_date_string_expiry_is_understood_and_cached() {
+    // 2019-06-20T14:57:58Z, as Azure ML's 2017-09-01 API writes it.
+    const EXPIRES: u64 = 1_561_042_678;
+    let server = TestServer::http(|_| {
+        Canned::json(
+            200,
+            r#"{"access_token":"ml-at","expires_on":"6/20/2019 2:57:58 PM +00:00","resource":"https://vault.azure.net","token_type":"Bearer"}"#,
+        )
+    })
+    .await;
+    let clock = Arc::new(ManualClock::at_unix(EXPIRES - 3600));
+    let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned)
+        .environment(env(&[
+            ("MSI_ENDPOINT", format!("{}/msi/token", server.url())),
+            ("MSI_SECRET", "ml-s3cr3t".to_owned()),
+        ]))
+        .clock(clock.clone())
+        .build()
+        .expect("builds");
+    assert_eq!(app.source(), Source::AzureMl);
+    let t = app.acquire_token_for_resource(VAULT).await.expect("token");
+    assert_eq!(t.expires_on, EXPIRES as i64);
+    let again = app.acquire_token_for_resource(VAULT).await.expect("cached");
+    assert_eq!(again.source, TokenSource::Cache);
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn the_builder_can_point_imds_elsewhere() {
     let server = TestServer::http(|_| imds_token("3599")).await;
@@ -544,6 +687,8 @@ async fn https_proxy_in_the_environment_is_ignored() {
         let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned)
             .environment(Environment::process().arc_agent_path(None))
             .http_client(Arc::new(http))
+            // The server's tokens expire an hour after NOW.
+            .clock(clock())
             .build()
             .expect("builds");
         assert_eq!(app.source(), Source::AppService);
@@ -554,6 +699,7 @@ async fn https_proxy_in_the_environment_is_ignored() {
         assert!(t.access_token.expose_secret().starts_with("at-"));
         // And the default client (no http_client) ignores them too.
         let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned)
+            .clock(clock())
             .build()
             .expect("builds");
         app.acquire_token_for_resource(VAULT)

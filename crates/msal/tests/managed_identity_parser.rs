@@ -6,7 +6,8 @@ use std::sync::Arc;
 use msal::clock::ManualClock;
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse, TransportError};
 use msal::managed_identity::{
-    Environment, ManagedIdentity, ManagedIdentityApplication, parse_token_response,
+    Environment, MAX_LIFETIME_SECS, ManagedIdentity, ManagedIdentityApplication,
+    parse_token_response,
 };
 use proptest::prelude::*;
 
@@ -85,9 +86,16 @@ proptest! {
     #[test]
     fn a_parsed_lifetime_never_overflows(expires in any::<i64>(), refresh in any::<i64>()) {
         let body = format!(r#"{{"access_token":"t","expires_in":{expires},"refresh_in":"{refresh}"}}"#);
-        if let Ok(t) = parse_token_response(body.as_bytes(), NOW) {
-            prop_assert_eq!(t.expires_in, expires);
-            let _ = NOW.saturating_add(t.expires_in);
+        match parse_token_response(body.as_bytes(), NOW) {
+            Ok(t) => {
+                prop_assert!(expires > 0, "an expired token is refused: {}", expires);
+                prop_assert_eq!(t.expires_in, expires.min(MAX_LIFETIME_SECS));
+                let expires_on = NOW.saturating_add(t.expires_in);
+                if let Some(r) = t.refresh_on {
+                    prop_assert!(r > NOW && r <= expires_on, "{} {}", r, expires_on);
+                }
+            }
+            Err(_) => prop_assert!(expires <= 0 || expires.unsigned_abs() > 1_000_000_000_000_000),
         }
     }
 

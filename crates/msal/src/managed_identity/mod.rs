@@ -58,7 +58,7 @@ pub use app::{
     ManagedIdentityApplicationBuilder, ManagedIdentityToken, TokenSource,
 };
 pub use environment::{Environment, Source, detect_source};
-pub use response::{ParsedToken, parse_token_response};
+pub use response::{MAX_LIFETIME_SECS, ParsedToken, parse_token_response};
 pub use store::{CACHE_ENVIRONMENT, CACHE_REALM};
 pub use workload::{DEFAULT_AUTHORITY_HOST, WorkloadIdentity, WorkloadIdentityAssertion};
 

@@ -1,6 +1,8 @@
 //! Reading what an identity endpoint answers: a token (whose lifetime comes
-//! as `expires_in` or `expires_on`, numbers or numeric strings, depending on
-//! the source) or an error in one of the sources' own shapes.
+//! as `expires_in` or `expires_on`, numbers or numeric strings, or for
+//! `expires_on` the date string of App Service's and Azure ML's 2017-09-01
+//! API, depending on the source) or an error in one of the sources' own
+//! shapes.
 //!
 //! Nothing here panics or echoes a token: the parser is fuzzed
 //! (`tests/managed_identity_parser.rs`).
@@ -22,7 +24,7 @@ pub struct ParsedToken {
     /// `Bearer` unless the endpoint said otherwise.
     pub token_type: String,
     /// `expires_in`, in seconds from `now` (from `expires_on` when the source
-    /// sends only that).
+    /// sends only that): always positive, at most [`MAX_LIFETIME_SECS`].
     pub expires_in: i64,
     /// Unix seconds after which the token should be refreshed: `now +
     /// refresh_in` when sent, else half the lifetime when that is two hours
@@ -32,12 +34,23 @@ pub struct ParsedToken {
     pub resource: Option<String>,
 }
 
+/// A lifetime beyond this (ten years) is taken as this: no identity endpoint
+/// issues such tokens, and caching one for longer would only outlive its
+/// revocation.
+pub const MAX_LIFETIME_SECS: i64 = 10 * 365 * 86_400;
+
 /// Parses a successful token response received at `now` (Unix seconds).
+///
+/// `expires_on` may be Unix seconds (a number or a numeric string) or a
+/// date string as App Service's and Azure ML's 2017-09-01 API sends it
+/// (`06/20/2019 02:57:58 +00:00`, or `6/20/2019 2:57:58 PM +00:00`). A
+/// lifetime longer than [`MAX_LIFETIME_SECS`] is clamped to it.
 ///
 /// # Errors
 /// [`Error::Protocol`] when the body is not a JSON object, has no
-/// `access_token`, or no usable `expires_in` / `expires_on`. The message
-/// never contains the body.
+/// `access_token`, no usable `expires_in` / `expires_on`, or a token that
+/// has already expired (which no cache should keep and no caller can use).
+/// The message never contains the body.
 pub fn parse_token_response(body: &[u8], now: i64) -> Result<ParsedToken, Error> {
     let map = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => map,
@@ -62,17 +75,25 @@ pub fn parse_token_response(body: &[u8], now: i64) -> Result<ParsedToken, Error>
             ));
         }
     };
-    let expires_in = match (seconds(&map, "expires_in")?, seconds(&map, "expires_on")?) {
-        (Some(i), _) => i,
-        (None, Some(on)) => on.saturating_sub(now),
+    let (expires_in, field) = match (seconds(&map, "expires_in")?, expiry_time(&map)?) {
+        (Some(i), _) => (i, "expires_in"),
+        (None, Some(on)) => (on.saturating_sub(now), "expires_on"),
         (None, None) => {
             return Err(Error::protocol(
                 "the managed identity endpoint's answer has neither expires_in nor expires_on",
             ));
         }
     };
+    if expires_in <= 0 {
+        return Err(Error::protocol(format!(
+            "the managed identity endpoint answered a token that has already expired \
+             (its {field} is {expires_in} s from now); check the host's clock"
+        )));
+    }
+    let expires_in = expires_in.min(MAX_LIFETIME_SECS);
     let refresh_on = match seconds(&map, "refresh_in")? {
-        Some(r) if r > 0 => Some(now.saturating_add(r)),
+        // Never later than the expiry.
+        Some(r) if r > 0 => Some(now.saturating_add(r.min(expires_in))),
         _ if expires_in >= 7200 => Some(now.saturating_add(expires_in / 2)),
         _ => None,
     };
@@ -91,6 +112,118 @@ pub fn parse_token_response(body: &[u8], now: i64) -> Result<ParsedToken, Error>
         refresh_on,
         resource,
     })
+}
+
+/// `expires_on` as Unix seconds: a number, a numeric string or a date string.
+fn expiry_time(map: &Map<String, Value>) -> Result<Option<i64>, Error> {
+    const FIELD: &str = "expires_on";
+    match map.get(FIELD) {
+        Some(Value::String(s)) if s.trim().parse::<f64>().is_err() && !s.trim().is_empty() => {
+            date_time(s.trim()).map(Some).ok_or_else(|| {
+                Error::protocol(
+                    "the managed identity endpoint's expires_on is neither a number of seconds \
+                     nor a date like 06/20/2019 02:57:58 +00:00",
+                )
+            })
+        }
+        _ => seconds(map, FIELD),
+    }
+}
+
+/// Unix seconds of `M/D/YYYY H:MM:SS [AM|PM] ±HH:MM` (the form .NET's
+/// `DateTimeOffset` prints in the invariant culture, which App Service and
+/// Azure ML send for `expires_on` on the 2017-09-01 API); `None` for
+/// anything else, an impossible date included.
+fn date_time(s: &str) -> Option<i64> {
+    let mut parts = s.split_whitespace();
+    let date = parts.next()?;
+    let time = parts.next()?;
+    let mut next = parts.next()?;
+    let meridiem = if next.eq_ignore_ascii_case("AM") || next.eq_ignore_ascii_case("PM") {
+        let m = next.to_ascii_uppercase();
+        next = parts.next()?;
+        Some(m)
+    } else {
+        None
+    };
+    let offset = next;
+    if parts.next().is_some() {
+        return None;
+    }
+    let number = |t: &str, max_len: usize| -> Option<i64> {
+        (!t.is_empty() && t.len() <= max_len && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let mut d = date.split('/');
+    let (month, day, year) = (
+        number(d.next()?, 2)?,
+        number(d.next()?, 2)?,
+        number(d.next()?, 4)?,
+    );
+    let mut t = time.split(':');
+    let (mut hour, minute, second) = (
+        number(t.next()?, 2)?,
+        number(t.next()?, 2)?,
+        number(t.next()?, 2)?,
+    );
+    if d.next().is_some() || t.next().is_some() {
+        return None;
+    }
+    match meridiem.as_deref() {
+        Some(m) => {
+            if !(1..=12).contains(&hour) {
+                return None;
+            }
+            hour %= 12;
+            if m == "PM" {
+                hour += 12;
+            }
+        }
+        None if hour > 23 => return None,
+        None => {}
+    }
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (oh, om) = offset[1..].split_once(':')?;
+    let (oh, om) = (number(oh, 2)?, number(om, 2)?);
+    if oh > 14 || om > 59 {
+        return None;
+    }
+    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(local - sign * (oh * 3600 + om * 60))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (years 1970 to 9999,
+/// so nothing here can overflow): whole years, then whole months.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let leap_days = |y: i64| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
+    let mut days = (year - 1970) * 365 + leap_days(year) - leap_days(1970);
+    for m in 1..month {
+        days += days_in_month(year, m);
+    }
+    days + day - 1
 }
 
 /// A whole number of seconds, sent as a number or a numeric string.
@@ -237,6 +370,111 @@ mod tests {
         let t = parse_token_response(br#"{"access_token":"at","expires_on":1700003600.0}"#, NOW)
             .expect("ok");
         assert_eq!(t.expires_in, 3600);
+    }
+
+    /// `expires_on` as a date string, received an hour before it.
+    fn with_date(expires_on: &str, now: i64) -> Result<ParsedToken, Error> {
+        let body = format!(r#"{{"access_token":"at","expires_on":"{expires_on}"}}"#);
+        parse_token_response(body.as_bytes(), now)
+    }
+
+    #[test]
+    fn expires_on_as_the_2017_09_01_date_string() {
+        // 2019-06-20T02:57:58Z and 14:57:58Z.
+        const MORNING: i64 = 1_560_999_478;
+        const AFTERNOON: i64 = 1_561_042_678;
+        for (text, at) in [
+            ("06/20/2019 02:57:58 +00:00", MORNING),
+            ("6/20/2019 2:57:58 AM +00:00", MORNING),
+            ("6/20/2019 2:57:58 PM +00:00", AFTERNOON),
+            ("6/20/2019 2:57:58 pm +00:00", AFTERNOON),
+            ("06/20/2019 14:57:58 +00:00", AFTERNOON),
+            ("  06/20/2019  04:57:58  +02:00 ", MORNING),
+            ("06/19/2019 10:57:58 PM -04:00", MORNING),
+            ("6/20/2019 12:57:58 PM +00:00", AFTERNOON - 2 * 3600),
+            ("6/20/2019 12:57:58 AM +00:00", MORNING - 2 * 3600),
+        ] {
+            let t = with_date(text, at - 3600).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(t.expires_in, 3600, "{text}");
+        }
+        // A leap day.
+        assert_eq!(
+            with_date("2/29/2024 0:00:00 +00:00", 1_709_164_800 - 60)
+                .expect("leap day")
+                .expires_in,
+            60
+        );
+    }
+
+    #[test]
+    fn impossible_or_foreign_dates_are_protocol_errors() {
+        for text in [
+            "13/20/2019 02:57:58 +00:00",
+            "02/29/2019 02:57:58 +00:00",
+            "06/31/2019 02:57:58 +00:00",
+            "06/20/2019 24:00:00 +00:00",
+            "06/20/2019 13:00:00 PM +00:00",
+            "06/20/2019 0:00:00 AM +00:00",
+            "06/20/2019 02:60:58 +00:00",
+            "06/20/2019 02:57:58",
+            "06/20/2019 02:57:58 UTC",
+            "06/20/2019 02:57:58 +15:00",
+            "06/20/2019 02:57:58 +00:00 extra",
+            "2019-06-20T02:57:58Z",
+            "06/20/19 02:57:58 +00:00",
+            "06/20/2019 02:57 +00:00",
+            "06/20/2019 ٠٢:57:58 +00:00",
+            "tomorrow",
+        ] {
+            let e = with_date(text, 0).expect_err(text);
+            assert!(matches!(e, Error::Protocol(_)), "{text}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn an_expired_token_is_a_protocol_error() {
+        for body in [
+            r#"{"access_token":"s3cr3t","expires_in":0}"#.to_owned(),
+            r#"{"access_token":"s3cr3t","expires_in":"-60"}"#.to_owned(),
+            format!(r#"{{"access_token":"s3cr3t","expires_on":{}}}"#, NOW - 1),
+            format!(r#"{{"access_token":"s3cr3t","expires_on":"{NOW}"}}"#),
+            r#"{"access_token":"s3cr3t","expires_on":"06/20/2019 02:57:58 +00:00"}"#.to_owned(),
+        ] {
+            let e = parse_token_response(body.as_bytes(), NOW).expect_err(&body);
+            assert!(matches!(e, Error::Protocol(_)), "{body}: {e:?}");
+            assert!(e.to_string().contains("already expired"), "{e}");
+            assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        }
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_clamped_without_overflow() {
+        for body in [
+            r#"{"access_token":"at","expires_in":100000000000000}"#.to_owned(),
+            r#"{"access_token":"at","expires_on":"12/31/9999 11:59:59 PM +00:00"}"#.to_owned(),
+            r#"{"access_token":"at","expires_on":"999999999999999"}"#.to_owned(),
+        ] {
+            let t = parse_token_response(body.as_bytes(), NOW).expect(&body);
+            assert_eq!(t.expires_in, MAX_LIFETIME_SECS, "{body}");
+            assert_eq!(t.refresh_on, Some(NOW + MAX_LIFETIME_SECS / 2), "{body}");
+        }
+        let t = parse_token_response(
+            br#"{"access_token":"at","expires_in":600,"refresh_in":900000000000}"#,
+            NOW,
+        )
+        .expect("ok");
+        assert_eq!(
+            t.refresh_on,
+            Some(NOW + 600),
+            "refresh_on is never after the expiry"
+        );
+        // At the far end of time, nothing overflows.
+        let t = parse_token_response(br#"{"access_token":"at","expires_in":3600}"#, i64::MAX)
+            .expect("ok");
+        assert_eq!(t.expires_in, 3600);
+        let e = parse_token_response(br#"{"access_token":"at","expires_on":5}"#, i64::MIN)
+            .expect("a lifetime beyond i64 is clamped");
+        assert_eq!(e.expires_in, MAX_LIFETIME_SECS);
     }
 
     #[test]

@@ -2,14 +2,20 @@
 //! [`Clock`] so tests never sleep.
 //!
 //! - IMDS: 404 (identity not yet assigned), 408, 410 (IMDS updating), 429 and
-//!   every 5xx, plus timeouts. Up to 3 retries after 1 s, 2 s and 4 s; when
-//!   the first answer is a 410, up to 7 retries 10 s apart (IMDS asks for up
-//!   to 70 s while it updates).
+//!   every 5xx, plus timeouts waiting for an answer. Up to 3 retries after
+//!   1 s, 2 s and 4 s; when the first answer is a 410, up to 7 retries 10 s
+//!   apart (IMDS asks for up to 70 s while it updates).
 //! - Every other source: 404, 408, 429, 500, 503 and 504, plus timeouts. Up
 //!   to 3 retries after the answer's `Retry-After` (at most
 //!   [`MAX_RETRY_AFTER`]), else 1 s.
 //!
-//! Connection refusals, TLS and proxy failures and other 4xx are final.
+//! Connection refusals, TLS and proxy failures and other 4xx are final. So is
+//! a connect timeout to IMDS: off Azure nothing answers at 169.254.169.254
+//! (packets to it are dropped, so connecting times out rather than being
+//! refused), and retrying would hold the caller some 15 s for nothing. MSAL
+//! Python retries no failure at all; MSAL .NET retries timeouts but not
+//! connection failures, and a connect timeout is one of those. The error
+//! then says that no managed identity endpoint is reachable.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +55,8 @@ impl RetryPolicy {
     ) -> Option<Duration> {
         let status = match outcome {
             Ok(r) => Some(r.status().as_u16()),
+            // Nothing listens there (not on Azure): waiting will not change that.
+            Err(e) if self == Self::Imds && is_connect_timeout(e) => return None,
             // .NET retries timeouts only; a refused connection will not come back in a second.
             Err(e) if e.kind == TransportErrorKind::Timeout => None,
             Err(_) => return None,
@@ -120,9 +128,57 @@ pub(crate) async fn send(
                 clock.sleep(wait).await;
                 retry += 1;
             }
-            None => return outcome.map_err(Error::Transport),
+            None => {
+                return outcome.map_err(|e| match policy {
+                    RetryPolicy::Imds => Error::Transport(unreachable_imds(e, &host)),
+                    RetryPolicy::Default => Error::Transport(e),
+                });
+            }
         }
     }
+}
+
+/// Whether `e` is a timeout before any connection was made: the reqwest
+/// client's connect timeout, or an `io::Error` of kind `TimedOut` in the
+/// source chain (how the OS and hyper report one, and how a custom
+/// [`HttpClient`] can).
+fn is_connect_timeout(e: &TransportError) -> bool {
+    if e.kind != TransportErrorKind::Timeout {
+        return false;
+    }
+    let mut next = e
+        .source
+        .as_deref()
+        .map(|s| s as &(dyn std::error::Error + 'static));
+    while let Some(err) = next {
+        #[cfg(feature = "reqwest")]
+        if err
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_connect)
+        {
+            return true;
+        }
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// `e` saying what a failed connection to IMDS most likely means.
+fn unreachable_imds(mut e: TransportError, host: &str) -> TransportError {
+    if e.kind == TransportErrorKind::Connect || is_connect_timeout(&e) {
+        e.message = format!(
+            "no managed identity endpoint reachable (IMDS at {host}): not running on Azure? \
+             Outside Azure, use another credential. ({})",
+            e.message
+        );
+    }
+    e
 }
 
 #[cfg(test)]
@@ -196,6 +252,70 @@ mod tests {
         assert_eq!(
             RetryPolicy::Default.delay(&r, Some(429), 0, SystemTime::now()),
             None
+        );
+    }
+
+    #[test]
+    fn an_imds_connect_timeout_is_final_an_answer_timeout_is_not() {
+        let connect = Err(
+            TransportError::new(TransportErrorKind::Timeout, "connect timeout").with_source(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"),
+            ),
+        );
+        assert_eq!(
+            RetryPolicy::Imds.delay(&connect, None, 0, SystemTime::now()),
+            None
+        );
+        // Other sources are local agents that may be starting: retried.
+        assert_eq!(
+            RetryPolicy::Default.delay(&connect, None, 0, SystemTime::now()),
+            Some(Duration::from_secs(1))
+        );
+        // A timeout with another cause (the answer is late) is retried.
+        let late = Err(TransportError::new(TransportErrorKind::Timeout, "timeout")
+            .with_source(std::io::Error::other("deadline")));
+        assert_eq!(
+            RetryPolicy::Imds.delay(&late, None, 0, SystemTime::now()),
+            Some(Duration::from_secs(1))
+        );
+        let Err(e) = connect else { unreachable!() };
+        let e = unreachable_imds(e, "169.254.169.254");
+        assert!(
+            e.message.starts_with(
+                "no managed identity endpoint reachable (IMDS at 169.254.169.254): not running on Azure?"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(e.message.ends_with("(connect timeout)"), "{}", e.message);
+        let Err(e) = late else { unreachable!() };
+        assert_eq!(unreachable_imds(e, "h").message, "timeout");
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[tokio::test]
+    async fn reqwest_connect_errors_are_recognized() {
+        // A refused connection is a reqwest connect error of the Connect kind:
+        // `is_connect_timeout` must look through it but only say yes for timeouts.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let err = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .expect_err("nothing listens");
+        assert!(err.is_connect());
+        let refused = TransportError::new(TransportErrorKind::Connect, "refused").with_source(err);
+        assert!(!is_connect_timeout(&refused));
+        let mut as_timeout = refused;
+        as_timeout.kind = TransportErrorKind::Timeout;
+        assert!(
+            is_connect_timeout(&as_timeout),
+            "a reqwest connect error that timed out"
         );
     }
 
