@@ -226,7 +226,7 @@ async fn accounts_under_an_alias_are_found_after_discovery_and_discovery_is_not_
     let hooks = RecordingHooks::with_doc(&doc.to_string());
     let s = setup_with_hooks(hooks, Some(&format!("https://{host}/{tenant}")));
     s.http.expect(
-        Expect::get(&format!("https://{host}/common/discovery/instance")),
+        Expect::get("https://login.microsoftonline.com/common/discovery/instance"),
         Reply::json(
             200,
             &format!(r#"{{"metadata":[{{"aliases":["{host}","{alias}"]}}]}}"#),
@@ -243,11 +243,11 @@ async fn accounts_under_an_alias_are_found_after_discovery_and_discovery_is_not_
         Some(&format!("https://{other}/{tenant}")),
     );
     s.http.expect(
-        Expect::get(&format!("https://{other}/common/discovery/instance")),
+        Expect::get("https://login.microsoftonline.com/common/discovery/instance"),
         Reply::fail(msal::http::TransportErrorKind::Connect, "down"),
     );
     s.http.expect(
-        Expect::get(&format!("https://{other}/common/discovery/instance")),
+        Expect::get("https://login.microsoftonline.com/common/discovery/instance"),
         Reply::fail(msal::http::TransportErrorKind::Connect, "down"),
     );
     assert!(s.app.accounts().await.unwrap().is_empty());

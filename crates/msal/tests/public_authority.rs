@@ -100,7 +100,7 @@ async fn unknown_hosts_are_discovered_once_before_metadata() {
     let http = FakeHttp::new();
     let host = format!("login{}.contoso.example", unique_tenant().replace('-', ""));
     let discovery = format!(
-        "https://{host}/common/discovery/instance?api-version=1.1&authorization_endpoint=https%3A%2F%2F{host}%2Fcommon%2Foauth2%2Fv2.0%2Fauthorize"
+        "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https%3A%2F%2F{host}%2Fcommon%2Foauth2%2Fv2.0%2Fauthorize"
     );
     http.expect(
         Expect::get(&discovery),
@@ -135,7 +135,7 @@ async fn invalid_instance_is_a_config_error_and_discovery_can_be_turned_off() {
     let http = FakeHttp::new();
     let host = format!("evil{}.example", unique_tenant().replace('-', ""));
     http.expect(
-        Expect::get(&format!("https://{host}/common/discovery/instance")),
+        Expect::get("https://login.microsoftonline.com/common/discovery/instance"),
         Reply::json(400, r#"{"error":"invalid_instance","error_description":"AADSTS50049: Unknown or invalid instance."}"#),
     );
     let e = resolver(&http, &format!("https://{host}/common"), true)

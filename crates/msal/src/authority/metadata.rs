@@ -245,8 +245,19 @@ impl AuthorityResolver {
     }
 }
 
+/// Where a host outside the built-in table is vouched for: Microsoft's
+/// global discovery endpoint, as MSAL Python and MSAL.NET do. Asking the
+/// host itself would let any server vouch for itself. A loopback authority
+/// (the emulator, a test identity provider) is a local deployment Microsoft
+/// cannot know, so it answers for itself.
+const GLOBAL_DISCOVERY_ORIGIN: &str = "https://login.microsoftonline.com";
+
 fn discovery_url(authority: &Authority) -> Result<Url> {
-    let origin = authority.origin();
+    let origin = if is_loopback_host(authority.host()) {
+        authority.origin()
+    } else {
+        GLOBAL_DISCOVERY_ORIGIN.to_owned()
+    };
     let mut url = Url::parse(&format!("{origin}/common/discovery/instance"))
         .map_err(|e| Error::config(format!("bad discovery URL: {e}")))?;
     url.query_pairs_mut()
@@ -256,6 +267,14 @@ fn discovery_url(authority: &Authority) -> Result<Url> {
             &format!("{}/oauth2/v2.0/authorize", authority.as_str()),
         );
     Ok(url)
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The alias group holding `host`, `host` first; just `host` if none does.
@@ -325,6 +344,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unknown_hosts_are_vouched_for_by_microsoft_loopback_by_itself() {
+        let a = Authority::parse("https://login.contoso.example/t1").unwrap();
+        let u = discovery_url(&a).unwrap();
+        assert_eq!(u.host_str(), Some("login.microsoftonline.com"));
+        assert!(u.query_pairs().any(|(k, v)| k == "authorization_endpoint"
+            && v == "https://login.contoso.example/t1/oauth2/v2.0/authorize"));
+        for local in [
+            "http://127.0.0.1:8400/t1",
+            "http://localhost:1/t1",
+            "http://[::1]:2/t1",
+        ] {
+            let a = Authority::parse(local).unwrap();
+            let u = discovery_url(&a).unwrap();
+            assert_eq!(u.origin(), Url::parse(local).unwrap().origin(), "{local}");
+        }
+    }
+
+    #[test]
     fn realm_is_the_token_endpoint_tenant() {
         let a = Authority::parse("https://login.microsoftonline.com/contoso.com").unwrap();
         let m = convert(
@@ -381,7 +418,7 @@ mod tests {
         let a = Authority::parse("https://login.example/common").unwrap();
         assert_eq!(
             discovery_url(&a).unwrap().as_str(),
-            "https://login.example/common/discovery/instance?api-version=1.1&authorization_endpoint=https%3A%2F%2Flogin.example%2Fcommon%2Foauth2%2Fv2.0%2Fauthorize"
+            "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https%3A%2F%2Flogin.example%2Fcommon%2Foauth2%2Fv2.0%2Fauthorize"
         );
     }
 }
