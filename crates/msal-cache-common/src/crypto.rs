@@ -7,6 +7,16 @@
 //! out the wrong user's tokens. A wrong key, a truncated or altered value, or
 //! a plaintext document where a sealed one is expected all give
 //! [`StorageErrorKind::Corrupt`].
+//!
+//! # Key rotation
+//! A [`Cipher`] seals with one primary key and opens with the primary or any
+//! previous key ([`Cipher::with_previous`]), so values written before a
+//! rotation stay readable until they are next saved (then under the new
+//! key) or expire. Rotate in three deployments, so that no instance ever
+//! meets a value it cannot open (a layered store discards such a value as a
+//! miss): (1) add the new key as a previous key everywhere; (2) make it the
+//! primary and the old one a previous key; (3) once values sealed with the
+//! old key have been rewritten or expired, drop it.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -60,23 +70,39 @@ impl EncryptionKey {
     }
 }
 
-/// Seals and opens values with one [`EncryptionKey`].
+/// Seals values with one [`EncryptionKey`] and opens them with it or with
+/// any of the previous keys it was given (see the module docs on rotation).
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
+    previous: Vec<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Cipher(AES-256-GCM, <key redacted>)")
+        write!(
+            f,
+            "Cipher(AES-256-GCM, <key redacted>, {} previous key(s))",
+            self.previous.len()
+        )
     }
 }
 
 impl Cipher {
-    /// A cipher using `key`.
+    /// A cipher using `key` alone.
     pub fn new(key: &EncryptionKey) -> Self {
+        Self::with_previous(key, &[])
+    }
+
+    /// A cipher that seals with `key` and opens with `key`, then with each of
+    /// `previous` in order (keys being rotated out).
+    pub fn with_previous(key: &EncryptionKey, previous: &[EncryptionKey]) -> Self {
         Self {
             aead: Aes256Gcm::new(key.expose_secret().into()),
+            previous: previous
+                .iter()
+                .map(|k| Aes256Gcm::new(k.expose_secret().into()))
+                .collect(),
         }
     }
 
@@ -103,11 +129,13 @@ impl Cipher {
         Ok(out)
     }
 
-    /// Decrypts a value read from under `partition`.
+    /// Decrypts a value read from under `partition`, with the primary key or
+    /// else a previous one.
     ///
     /// # Errors
     /// [`StorageErrorKind::Corrupt`] if the value is not a sealed value, was
-    /// sealed with another key or for another partition, or was altered.
+    /// sealed with none of this cipher's keys or for another partition, or
+    /// was altered.
     pub fn open(&self, partition: &str, sealed: &[u8]) -> Result<Vec<u8>, StorageError> {
         let corrupt = |why: &str| {
             StorageError::new(
@@ -124,15 +152,19 @@ impl Cipher {
             ));
         }
         let (nonce, body) = sealed[1..].split_at(NONCE_LEN);
-        self.aead
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: body,
-                    aad: partition.as_bytes(),
-                },
-            )
-            .map_err(|_| corrupt("cannot be decrypted (wrong key, other partition, or altered)"))
+        std::iter::once(&self.aead)
+            .chain(&self.previous)
+            .find_map(|aead| {
+                aead.decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: body,
+                        aad: partition.as_bytes(),
+                    },
+                )
+                .ok()
+            })
+            .ok_or_else(|| corrupt("cannot be decrypted (wrong key, other partition, or altered)"))
     }
 }
 
@@ -210,6 +242,35 @@ mod tests {
         assert_ne!(
             EncryptionKey::generate().expose_secret(),
             EncryptionKey::generate().expose_secret()
+        );
+    }
+
+    #[test]
+    fn previous_keys_open_old_values_but_new_values_use_the_primary() {
+        let (old, new) = (
+            EncryptionKey::from_bytes([1; 32]),
+            EncryptionKey::from_bytes([2; 32]),
+        );
+        let before = Cipher::new(&old).seal("p", b"old doc").unwrap();
+        let rotated =
+            Cipher::with_previous(&new, &[EncryptionKey::from_bytes([3; 32]), old.clone()]);
+        assert_eq!(rotated.open("p", &before).unwrap(), b"old doc");
+        let after = rotated.seal("p", b"new doc").unwrap();
+        assert_eq!(Cipher::new(&new).open("p", &after).unwrap(), b"new doc");
+        assert_eq!(
+            Cipher::new(&old).open("p", &after).unwrap_err().kind,
+            StorageErrorKind::Corrupt,
+            "sealed with the primary, not a previous key"
+        );
+        assert_eq!(
+            rotated.open("q", &before).unwrap_err().kind,
+            StorageErrorKind::Corrupt,
+            "a previous key still binds the partition"
+        );
+        let shown = format!("{rotated:?}");
+        assert!(
+            shown.contains("2 previous") && !shown.contains("1, 1"),
+            "{shown}"
         );
     }
 }

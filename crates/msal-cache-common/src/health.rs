@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use msal::storage::StorageError;
 
+use crate::time::saturating_add;
+
 /// Reachability of one backend. Times come from the caller (msal's clock).
 #[derive(Debug)]
 pub struct Health {
@@ -45,7 +47,7 @@ impl Health {
         }
         let mut next = self.next_probe.lock().unwrap_or_else(|p| p.into_inner());
         if now >= *next {
-            *next = now + self.retry_interval;
+            *next = saturating_add(now, self.retry_interval);
             true
         } else {
             false
@@ -54,12 +56,13 @@ impl Health {
 
     /// Records a failed call. Logs at warn only when this starts an outage.
     pub fn failed(&self, now: SystemTime, error: &StorageError) {
-        *self.next_probe.lock().unwrap_or_else(|p| p.into_inner()) = now + self.retry_interval;
+        *self.next_probe.lock().unwrap_or_else(|p| p.into_inner()) =
+            saturating_add(now, self.retry_interval);
         if !self.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 backend = self.backend,
                 error = %error,
-                retry_interval_ms = self.retry_interval.as_millis() as u64,
+                retry_interval_ms = u64::try_from(self.retry_interval.as_millis()).unwrap_or(u64::MAX),
                 "token cache store unavailable; going on with the in-memory cache and the identity provider"
             );
         } else {
@@ -129,5 +132,21 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn a_retry_interval_of_duration_max_never_overflows() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let h = Health::new("redis", Duration::MAX);
+        let err = StorageError::new(StorageErrorKind::Unavailable, "down");
+        h.failed(t0, &err);
+        assert!(!h.is_up());
+        assert!(
+            !h.should_try(t0 + Duration::from_secs(100 * 365 * 24 * 3600)),
+            "no probe for a century"
+        );
+        // A probe only comes from a call made at the far end of time.
+        let end = saturating_add(t0, Duration::MAX);
+        assert!(h.should_try(end));
     }
 }

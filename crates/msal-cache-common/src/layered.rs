@@ -6,26 +6,40 @@
 //!   remaining lifetime (read-through).
 //! - Save and remove: L1, then L2 (write-through). L1 holds plaintext (it is
 //!   the process's own memory, like the engine's in-memory cache); only L2
-//!   values are encrypted.
-//! - L2 outage (an error of kind [`Unavailable`](StorageErrorKind::Unavailable),
-//!   [`Io`](StorageErrorKind::Io) or [`LockTimeout`](StorageErrorKind::LockTimeout),
-//!   or no answer within [`operation_timeout`](LayerConfig::operation_timeout)):
-//!   with [`fail_open`](LayerConfig::fail_open) (the default) the call goes
-//!   on as if L2 missed or accepted the write: the engine then uses L1 or asks
-//!   the identity provider. The outage is logged once at warn, L2 is tried
-//!   again once per [`retry_interval`](LayerConfig::retry_interval), and its
-//!   return is logged once at info (see [`Health`]).
-//! - Any other error ([`Corrupt`](StorageErrorKind::Corrupt): a value that
-//!   cannot be decrypted, a Redis key of the wrong type; [`Other`](StorageErrorKind::Other):
-//!   a request the server refused, such as a key PostgreSQL cannot store) is
-//!   the caller's: it is returned, and does not count as an outage (the
-//!   server answered).
+//!   values are encrypted. Expiries are capped at [`MAX_TTL`](crate::time::MAX_TTL) from now.
+//! - L2 outage (an error of kind [`Unavailable`](StorageErrorKind::Unavailable)
+//!   or [`Io`](StorageErrorKind::Io), or no answer within
+//!   [`operation_timeout`](LayerConfig::operation_timeout)): with
+//!   [`fail_open`](LayerConfig::fail_open) (the default) the call goes on as
+//!   if L2 missed or accepted the write: the engine then uses L1 or asks the
+//!   identity provider. The outage is logged once at warn, L2 is tried again
+//!   once per [`retry_interval`](LayerConfig::retry_interval), and its return
+//!   is logged once at info (see [`Health`]).
+//! - Contention ([`LockTimeout`](StorageErrorKind::LockTimeout): no pooled
+//!   connection free in time, a deadlock, a lock not granted): ridden out the
+//!   same way for that call, but the server is healthy, so it is not marked
+//!   down and the next call uses it as usual.
+//! - An unreadable value (one that cannot be decrypted with any configured
+//!   key, or that the backend reports [`Corrupt`](StorageErrorKind::Corrupt)
+//!   on read, such as a Redis key of the wrong type): logged at warn (with a
+//!   hash of the partition key, never the key, which may be a user's
+//!   `home_account_id`), deleted from L1 and L2 (best effort) and reported
+//!   as a miss, so the engine asks the identity provider and its save
+//!   replaces the value. Left in place, it would fail every call on that
+//!   partition until it expired (never, for one holding refresh tokens).
+//! - Any other error ([`Other`](StorageErrorKind::Other): a request the
+//!   server refused, such as a key PostgreSQL cannot store, or credentials
+//!   Redis rejects) is the caller's: it is returned, and does not count as an
+//!   outage (the server answered; riding out a configuration error would
+//!   hide it).
 //!
 //! # Consistency
 //! An L1 copy can be as old as the L1's own limits allow (set a
 //! [`time_to_live`](msal::storage::MemoryStoreBuilder::time_to_live) on it
 //! when several instances share L2). Writes made while L2 was down live only
-//! in L1; when L2 returns it still holds what it held before the outage.
+//! in L1; when L2 returns it still holds what it held before the outage. The
+//! delete of an unreadable value is not conditional: a good value another
+//! instance wrote in between is lost too, which costs one token request.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -36,6 +50,7 @@ use msal::storage::{CacheStore, MemoryStore, SaveHint, StorageError, StorageErro
 
 use crate::crypto::{Cipher, EncryptionKey};
 use crate::health::Health;
+use crate::time::clamp_expiry;
 
 /// A value as a backend stores it.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,6 +105,7 @@ pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(5);
 pub struct LayerConfig {
     l1: Option<MemoryStore>,
     key: Option<EncryptionKey>,
+    previous_keys: Vec<EncryptionKey>,
     clock: Arc<dyn Clock>,
     operation_timeout: Duration,
     retry_interval: Duration,
@@ -101,6 +117,7 @@ impl Default for LayerConfig {
         Self {
             l1: None,
             key: None,
+            previous_keys: Vec::new(),
             clock: Arc::new(SystemClock),
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             retry_interval: DEFAULT_RETRY_INTERVAL,
@@ -114,6 +131,7 @@ impl std::fmt::Debug for LayerConfig {
         let Self {
             l1,
             key,
+            previous_keys,
             clock: _,
             operation_timeout,
             retry_interval,
@@ -122,6 +140,7 @@ impl std::fmt::Debug for LayerConfig {
         f.debug_struct("LayerConfig")
             .field("l1", l1)
             .field("encryption", &if key.is_some() { "set" } else { "not set" })
+            .field("previous_keys", &previous_keys.len())
             .field("operation_timeout", operation_timeout)
             .field("retry_interval", retry_interval)
             .field("fail_open", fail_open)
@@ -144,6 +163,16 @@ impl LayerConfig {
         self
     }
 
+    /// Also decrypts with `key`, a key being rotated out: values it sealed
+    /// stay readable, new values are sealed with the
+    /// [`encryption_key`](Self::encryption_key). Call once per old key; they
+    /// are tried in order after the primary. Ignored without an
+    /// `encryption_key`. See [`crypto`](crate::crypto) for the rotation steps.
+    pub fn previous_encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.previous_keys.push(key);
+        self
+    }
+
     /// msal's clock: expiry of values and the retry interval follow it
     /// (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -156,6 +185,12 @@ impl LayerConfig {
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self
+    }
+
+    /// The configured [`operation_timeout`](Self::operation_timeout), for a
+    /// backend that sizes its own waits (a pool's acquire timeout) below it.
+    pub fn get_operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     /// While the shared store is unavailable, how often a call tries it again
@@ -175,12 +210,29 @@ impl LayerConfig {
 }
 
 /// Whether `error` means L2 is not usable right now (rather than that it
-/// refused this request).
+/// refused this request, or was busy).
 fn is_outage(error: &StorageError) -> bool {
     matches!(
         error.kind,
-        StorageErrorKind::Unavailable | StorageErrorKind::Io | StorageErrorKind::LockTimeout
+        StorageErrorKind::Unavailable | StorageErrorKind::Io
     )
+}
+
+/// Whether `error` is ridden out under `fail_open`: an outage, or contention
+/// on a healthy server (which [`is_outage`] leaves out so that a burst does
+/// not mark the store down).
+fn is_transient(error: &StorageError) -> bool {
+    is_outage(error) || error.kind == StorageErrorKind::LockTimeout
+}
+
+/// A short, stable hash of a partition key for logs: lets an operator tell
+/// whether warnings concern one partition or many without writing the key,
+/// which may be a user's `home_account_id` (personal data).
+fn partition_hash(key: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 struct Inner<B> {
@@ -223,7 +275,10 @@ impl<B: RemoteBackend> Layered<B> {
         let health = Health::new(backend.name(), config.retry_interval);
         Self {
             inner: Arc::new(Inner {
-                cipher: config.key.as_ref().map(Cipher::new),
+                cipher: config
+                    .key
+                    .as_ref()
+                    .map(|key| Cipher::with_previous(key, &config.previous_keys)),
                 backend,
                 l1: config.l1,
                 clock: config.clock,
@@ -276,6 +331,10 @@ impl<B: RemoteBackend> Inner<B> {
         };
         match &result {
             Err(e) if is_outage(e) => self.health.failed(now, e),
+            // Busy, not down: says nothing about reachability either way.
+            Err(e) if e.kind == StorageErrorKind::LockTimeout => {
+                tracing::debug!(backend = self.backend.name(), error = %e, "token cache store busy");
+            }
             // Success, or the server answered with a refusal.
             _ => self.health.succeeded(),
         }
@@ -283,9 +342,9 @@ impl<B: RemoteBackend> Inner<B> {
     }
 
     /// What a call returns when L2 failed or is skipped: `value` when riding
-    /// an outage out, else the error.
+    /// an outage or contention out, else the error.
     fn degrade<T>(&self, error: StorageError, value: T) -> Result<T, StorageError> {
-        if self.fail_open && is_outage(&error) {
+        if self.fail_open && is_transient(&error) {
             Ok(value)
         } else {
             Err(error)
@@ -315,13 +374,23 @@ impl<B: RemoteBackend> Inner<B> {
         let stored = match self.call(now, self.backend.get(&key, now)).await {
             Ok(Some(stored)) => stored,
             Ok(None) => return Ok(None),
+            Err(e) if e.kind == StorageErrorKind::Corrupt => {
+                self.discard(&key, now, &e).await;
+                return Ok(None);
+            }
             Err(e) => return self.degrade(e, None),
         };
         if stored.expires_at.is_some_and(|at| at <= now) {
             return Ok(None);
         }
         let doc = match &self.cipher {
-            Some(cipher) => cipher.open(&key, &stored.value)?,
+            Some(cipher) => match cipher.open(&key, &stored.value) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    self.discard(&key, now, &e).await;
+                    return Ok(None);
+                }
+            },
             None => stored.value,
         };
         if let Some(l1) = &self.l1 {
@@ -331,12 +400,40 @@ impl<B: RemoteBackend> Inner<B> {
         Ok(Some(doc))
     }
 
+    /// Drops a value that cannot be read, everywhere, so that it turns into
+    /// a miss the next save overwrites instead of an error on every call.
+    /// Best effort: a failed delete is logged, not returned (the next read
+    /// finds the value again and retries).
+    async fn discard(&self, key: &str, now: SystemTime, why: &StorageError) {
+        tracing::warn!(
+            backend = self.backend.name(),
+            partition_hash = %partition_hash(key),
+            error = %why,
+            "discarding an unreadable token cache value; it counts as a miss and the next save replaces it"
+        );
+        if let Some(l1) = &self.l1 {
+            if let Err(e) = l1.remove(key).await {
+                tracing::debug!(error = %e, "removing an unreadable value from L1 failed");
+            }
+        }
+        if let Err(e) = self.call(now, self.backend.delete(key)).await {
+            tracing::debug!(
+                backend = self.backend.name(),
+                error = %e,
+                "deleting an unreadable token cache value failed"
+            );
+        }
+    }
+
     async fn save(&self, key: String, doc: Vec<u8>, hint: SaveHint) -> Result<(), StorageError> {
         let now = self.clock.now();
         if hint.expires_at.is_some_and(|at| at <= now) {
             // Nothing usable left: the partition goes away everywhere.
             return self.remove(key).await;
         }
+        // A far-future expiry is no expiry in practice, and one past what a
+        // server accepts would fail every save.
+        let hint = SaveHint::expiring_at(hint.expires_at.map(|at| clamp_expiry(at, now)));
         let sealed = match &self.cipher {
             Some(cipher) => Some(cipher.seal(&key, &doc)?),
             None => None,

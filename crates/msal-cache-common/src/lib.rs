@@ -5,7 +5,8 @@
 //!   optional in-memory L1 ([`MemoryStore`](msal::storage::MemoryStore)) in
 //!   front of a shared [`RemoteBackend`], configured by [`LayerConfig`];
 //! - [`crypto`]: AES-256-GCM encryption of stored values ([`EncryptionKey`]);
-//! - [`Health`]: rides out an unavailable server, logging the outage once.
+//! - [`Health`]: rides out an unavailable server, logging the outage once;
+//! - [`time`]: overflow-free expiry arithmetic and the [`MAX_TTL`] cap.
 //!
 //! Why a crate of its own rather than a module of `msal`: the core stays free
 //! of cryptography dependencies and of feature flags that only server stores
@@ -15,12 +16,14 @@
 pub mod crypto;
 pub mod health;
 pub mod layered;
+pub mod time;
 
 pub use crypto::{Cipher, EncryptionKey};
 pub use health::Health;
 pub use layered::{
     DEFAULT_OPERATION_TIMEOUT, DEFAULT_RETRY_INTERVAL, LayerConfig, Layered, RemoteBackend, Stored,
 };
+pub use time::MAX_TTL;
 
 /// The [`LayerConfig`] setters of a store builder that keeps its layer
 /// settings in a `layers: LayerConfig` field, so every backend's builder
@@ -38,6 +41,12 @@ macro_rules! layer_setters {
         #[doc = concat!("Encrypts the values stored in ", $server, " (AES-256-GCM, a random nonce per value, the partition key bound as associated data).")]
         pub fn encryption_key(mut self, key: $crate::EncryptionKey) -> Self {
             self.layers = self.layers.encryption_key(key);
+            self
+        }
+
+        #[doc = concat!("Also decrypts values in ", $server, " with `key`, a key being rotated out (new values are sealed with the [`encryption_key`](Self::encryption_key)); call once per old key. See [`crypto`](msal_cache_common::crypto) for the rotation steps.")]
+        pub fn previous_encryption_key(mut self, key: $crate::EncryptionKey) -> Self {
+            self.layers = self.layers.previous_encryption_key(key);
             self
         }
 

@@ -11,6 +11,7 @@ use msal::storage::{
     CacheAccess, CacheAccessArgs, CacheStore, SaveHint, StorageErrorKind, StoreAccess,
 };
 use msal_cache_postgres::{DEFAULT_TABLE, EncryptionKey, PostgresStore};
+use msal_test_support::LogCapture;
 use sqlx::Row;
 
 async fn raw_row(store: &PostgresStore, key: &str) -> Option<(Vec<u8>, Option<f64>)> {
@@ -235,7 +236,9 @@ async fn l1_reads_through_with_the_row_expiry_then_serves_hits_alone() {
 }
 
 #[tokio::test]
-async fn values_are_encrypted_in_the_table_and_a_wrong_key_is_corrupt() {
+async fn values_are_encrypted_in_the_table_and_unreadable_ones_are_deleted_as_misses() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
     let (schema, clock) = (Schema::new(), clock());
     let key = EncryptionKey::generate();
     let store = builder(&schema, &clock)
@@ -258,19 +261,30 @@ async fn values_are_encrypted_in_the_table_and_a_wrong_key_is_corrupt() {
             .load("uid.utid")
             .await
             .unwrap(),
-        Some(doc)
+        Some(doc.clone())
     );
     let wrong = builder(&schema, &clock)
         .encryption_key(EncryptionKey::generate())
         .build()
         .unwrap();
     assert_eq!(
-        wrong.load("uid.utid").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
+        wrong.load("uid.utid").await.unwrap(),
+        None,
+        "a miss: the app asks the identity provider"
+    );
+    assert_eq!(
+        raw_row(&store, "uid.utid").await,
+        None,
+        "the row is deleted"
     );
     assert!(wrong.is_available());
 
-    let mut tampered = value.clone();
+    // Tampered in the table.
+    store
+        .save("uid.utid", doc.clone(), SaveHint::default())
+        .await
+        .unwrap();
+    let mut tampered = raw_row(&store, "uid.utid").await.unwrap().0;
     tampered[5] ^= 1;
     sqlx::query(&format!(
         "UPDATE \"{}\".\"{DEFAULT_TABLE}\" SET value = $1",
@@ -280,9 +294,59 @@ async fn values_are_encrypted_in_the_table_and_a_wrong_key_is_corrupt() {
     .execute(&raw().await)
     .await
     .unwrap();
+    assert_eq!(store.load("uid.utid").await.unwrap(), None);
+    assert_eq!(raw_row(&store, "uid.utid").await, None);
+    store
+        .save("uid.utid", doc.clone(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(store.load("uid.utid").await.unwrap(), Some(doc));
+
+    let text = logs.contents();
     assert_eq!(
-        store.load("uid.utid").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
+        text.matches("discarding an unreadable token cache value")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        !text.contains("uid.utid") && !text.contains("top-secret"),
+        "no key (personal data), no value: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_key_still_reads_old_rows_and_writes_with_the_new_one() {
+    let (schema, clock) = (Schema::new(), clock());
+    let (old_key, new_key) = (EncryptionKey::generate(), EncryptionKey::generate());
+    let old = builder(&schema, &clock)
+        .encryption_key(old_key.clone())
+        .build()
+        .unwrap();
+    old.save("p", b"written-before".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let rotated = builder(&schema, &clock)
+        .encryption_key(new_key.clone())
+        .previous_encryption_key(old_key)
+        .build()
+        .unwrap();
+    assert_eq!(
+        rotated.load("p").await.unwrap().as_deref(),
+        Some(&b"written-before"[..])
+    );
+    rotated
+        .save("p", b"written-after".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let new_only = builder(&schema, &clock)
+        .encryption_key(new_key)
+        .build()
+        .unwrap();
+    assert_eq!(
+        new_only.load("p").await.unwrap().as_deref(),
+        Some(&b"written-after"[..]),
+        "sealed with the new key"
     );
 }
 

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use msal::http::BoxFuture;
 use msal::storage::{StorageError, StorageErrorKind};
+use msal_cache_common::time::{clamp_ttl, saturating_add};
 use msal_cache_common::{RemoteBackend, Stored};
 use redis::aio::ConnectionManager;
 
@@ -17,16 +18,24 @@ pub(crate) struct RedisBackend {
 }
 
 /// Maps a Redis error to a storage error. The message is Redis' own, which
-/// names neither keys nor values.
-fn storage_error(e: redis::RedisError) -> StorageError {
+/// names neither keys nor values (nor the password).
+pub(crate) fn storage_error(e: redis::RedisError) -> StorageError {
+    if is_auth_refusal(&e) {
+        // Wrong or missing credentials, or an ACL user without the rights
+        // this store needs: a configuration error that waiting will not
+        // fix, so it is the caller's (not ridden out as an outage).
+        let message = format!(
+            "redis refused this store's credentials or permissions (check the user, password and ACL: GET, SET, PTTL, DEL, MULTI, EXEC on the key prefix): {e}"
+        );
+        return StorageError::new(StorageErrorKind::Other, message).with_source(e);
+    }
     let kind = if is_wrong_type(&e) {
-        // Something else owns this key: a data problem, not an outage.
+        // Something else is under this key: an unreadable value.
         StorageErrorKind::Corrupt
     } else if e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
         || e.is_timeout()
-        || e.kind() == redis::ErrorKind::AuthenticationFailed
         || e.code()
             .is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
     {
@@ -38,7 +47,7 @@ fn storage_error(e: redis::RedisError) -> StorageError {
 }
 
 /// Server replies that mean "this Redis cannot serve you now" (out of
-/// memory, a read-only replica, loading, busy script, failover, no auth).
+/// memory, a read-only replica, loading, busy script, failover).
 const UNAVAILABLE_CODES: &[&str] = &[
     "OOM",
     "READONLY",
@@ -47,10 +56,23 @@ const UNAVAILABLE_CODES: &[&str] = &[
     "MASTERDOWN",
     "TRYAGAIN",
     "CLUSTERDOWN",
-    "NOAUTH",
-    "WRONGPASS",
-    "NOPERM",
 ];
+
+/// Server replies that refuse this client's identity or rights.
+const AUTH_CODES: &[&str] = &["NOAUTH", "WRONGPASS", "NOPERM"];
+
+/// Whether Redis refused the credentials (at connection time, which the
+/// redis crate reports as `AuthenticationFailed`) or the ACL permissions,
+/// alone or inside a pipeline's errors.
+fn is_auth_refusal(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || e.code().is_some_and(|code| AUTH_CODES.contains(&code))
+        || e.clone().into_server_errors().is_some_and(|items| {
+            items
+                .iter()
+                .any(|(_, err)| AUTH_CODES.contains(&err.code()))
+        })
+}
 
 /// Whether Redis said WRONGTYPE, alone or inside a pipeline's errors.
 fn is_wrong_type(e: &redis::RedisError) -> bool {
@@ -60,10 +82,18 @@ fn is_wrong_type(e: &redis::RedisError) -> bool {
             .is_some_and(|items| items.iter().any(|(_, err)| err.code() == "WRONGTYPE"))
 }
 
-/// Milliseconds from `now` to `at`, at least 1 (Redis rejects `PX 0`).
+/// Whole milliseconds of `ttl` for `PX`: at least 1 (Redis rejects `PX 0`)
+/// and at most [`MAX_TTL`](msal_cache_common::MAX_TTL) (Redis rejects an
+/// expiry past `i64` milliseconds, which would fail every save).
+fn px(ttl: Duration) -> u64 {
+    u64::try_from(clamp_ttl(ttl).as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Milliseconds from `now` to `at`, for `PX`.
 fn millis_until(at: SystemTime, now: SystemTime) -> u64 {
-    let left = at.duration_since(now).unwrap_or_default();
-    u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1)
+    px(at.duration_since(now).unwrap_or_default())
 }
 
 impl RedisBackend {
@@ -99,7 +129,10 @@ impl RemoteBackend for RedisBackend {
             let Some(value) = value else { return Ok(None) };
             let expires_at = match pttl {
                 -1 => None,
-                ms if ms >= 0 => Some(now + Duration::from_millis(ms as u64)),
+                ms if ms >= 0 => Some(saturating_add(
+                    now,
+                    Duration::from_millis(ms.unsigned_abs()),
+                )),
                 _ => return Ok(None), // -2: gone between the two commands (cannot happen in MULTI)
             };
             Ok(Some(Stored { value, expires_at }))
@@ -117,9 +150,7 @@ impl RemoteBackend for RedisBackend {
         let mut conn = self.manager.clone();
         let ttl_ms = match expires_at {
             Some(at) => Some(millis_until(at, now)),
-            None => self
-                .default_ttl
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)),
+            None => self.default_ttl.map(px),
         };
         Box::pin(async move {
             let mut cmd = redis::cmd("SET");
@@ -156,5 +187,37 @@ mod tests {
         assert_eq!(millis_until(now + Duration::from_millis(1500), now), 1500);
         assert_eq!(millis_until(now + Duration::from_micros(10), now), 1);
         assert_eq!(millis_until(now - Duration::from_secs(1), now), 1);
+    }
+
+    #[test]
+    fn huge_ttls_are_capped_at_ten_years() {
+        let ten_years_ms = 10 * 365 * 24 * 3600 * 1000;
+        assert_eq!(px(Duration::MAX), ten_years_ms);
+        assert_eq!(px(Duration::from_secs(30)), 30_000);
+        assert_eq!(px(Duration::ZERO), 1);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let far = msal_cache_common::time::saturating_add(now, Duration::MAX);
+        assert_eq!(millis_until(far, now), ten_years_ms);
+    }
+
+    #[test]
+    fn credential_and_permission_refusals_are_not_outages() {
+        let auth = redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        let mut errors = vec![auth];
+        for code in ["WRONGPASS", "NOPERM", "NOAUTH"] {
+            errors.push(redis::make_extension_error(code.to_owned(), None));
+        }
+        for e in errors {
+            let mapped = storage_error(e);
+            assert_eq!(mapped.kind, StorageErrorKind::Other, "{mapped}");
+            assert!(mapped.message.contains("credentials"), "{mapped}");
+        }
+        for code in ["LOADING", "OOM", "READONLY"] {
+            let mapped = storage_error(redis::make_extension_error(code.to_owned(), None));
+            assert_eq!(mapped.kind, StorageErrorKind::Unavailable, "{code}");
+        }
     }
 }

@@ -14,7 +14,13 @@
 //! - the failure policy: when Redis is unreachable or slow, calls go on with
 //!   L1 (or as a miss, so the app asks the identity provider), the outage is
 //!   logged once at warn, Redis is probed again once per retry interval, and
-//!   its return is logged once at info.
+//!   its return is logged once at info;
+//! - a value it cannot read (encrypted with a key it lacks, tampered with,
+//!   another type of key) is deleted and counts as a miss, so the app gets
+//!   a fresh token instead of an error; credentials or ACLs Redis refuses
+//!   are reported as errors, not ridden out as an outage;
+//! - [`default_ttl`](RedisStoreBuilder::default_ttl) for partitions holding
+//!   refresh tokens, which should be set by web APIs and web apps.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), msal::storage::StorageError> {
@@ -26,6 +32,7 @@
 //!     .key_prefix("myapp:msal:")
 //!     .l1(MemoryStore::builder().max_bytes(64 << 20).time_to_live(Duration::from_secs(300)).build())
 //!     .encryption_key(EncryptionKey::from_bytes([0x42; 32])) // from your key vault
+//!     .default_ttl(Duration::from_secs(30 * 24 * 3600)) // partitions with refresh tokens
 //!     .build()?;
 //! let hooks = StoreAccess::new(store); // give `hooks` to the app builder
 //! # Ok(()) }
@@ -152,6 +159,14 @@ impl RedisStoreBuilder {
     /// The TTL of partitions saved without an expiry (those holding refresh
     /// tokens). Default: none, they stay until removed or evicted by Redis'
     /// own `maxmemory` policy.
+    ///
+    /// Web APIs (on-behalf-of) and web apps should set it: each incoming
+    /// assertion or signed-in user gets a partition with a refresh token,
+    /// and without a TTL those pile up for users who never return. Something
+    /// near the refresh token's lifetime (e.g. 1 to 90 days) fits: a user
+    /// whose partition expired signs in, or is asked for a token, again.
+    /// Capped at [`MAX_TTL`](msal_cache_common::MAX_TTL) (ten years), as are
+    /// partition expiries, since Redis rejects larger ones.
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
         self

@@ -319,3 +319,90 @@ async fn a_redis_server_killed_and_restarted_on_its_port() {
         "once per store: {text}"
     );
 }
+
+/// A loopback port nothing listens on (bound, read, released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+#[tokio::test]
+async fn a_redis_down_at_start_does_not_stop_the_app_and_is_used_once_it_comes_up() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let (prefix, clock) = (Prefix::new(), clock());
+    let port = closed_port();
+    // Building makes no connection: nothing fails yet.
+    let store = via(format!("127.0.0.1:{port}"), &prefix, &clock)
+        .l1(l1(&clock))
+        .build()
+        .unwrap();
+    let tenant = unique_tenant();
+    let idp = msal_test_support::FakeHttp::new();
+    expect_client_credentials(&idp, &tenant, "at-while-down");
+    let app = confidential_app(store.clone(), &idp, &clock, &tenant);
+    let token = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(token.access_token().expose_secret(), "at-while-down");
+    assert!(!store.is_available(), "the first call found Redis down");
+    // Served from L1 while Redis stays down.
+    let again = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(again.access_token().expose_secret(), "at-while-down");
+    idp.assert_consumed();
+
+    // Redis comes up on the configured address: the store starts using it.
+    let _server = OwnRedis::start_on(port);
+    probe_until_available(&store, &clock).await;
+    expect_token(&idp, &tenant, "at-after");
+    let partition = msal::app::app_partition_key(CLIENT_ID, &tenant);
+    store.l1().unwrap().remove(&partition).await.unwrap();
+    clock.advance(Duration::from_secs(3_600));
+    let after = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(after.access_token().expose_secret(), "at-after");
+    idp.assert_consumed();
+    let plain = via(format!("127.0.0.1:{port}"), &prefix, &clock)
+        .build()
+        .unwrap();
+    let doc = plain
+        .load(&partition)
+        .await
+        .unwrap()
+        .expect("saved in Redis");
+    assert!(
+        doc.windows(8).any(|w| w == b"at-after"),
+        "the new token reached Redis"
+    );
+    let text = logs.contents();
+    assert_eq!(
+        text.matches("token cache store unavailable").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("token cache store available again").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_that_never_comes_up_only_costs_misses() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let store = via(format!("127.0.0.1:{}", closed_port()), &prefix, &clock)
+        .build()
+        .unwrap();
+    let tenant = unique_tenant();
+    let idp = msal_test_support::FakeHttp::new();
+    expect_client_credentials(&idp, &tenant, "at-1");
+    expect_token(&idp, &tenant, "at-2");
+    let app = confidential_app(store.clone(), &idp, &clock, &tenant);
+    // No L1 and no Redis: every call asks the identity provider, none fails.
+    for expected in ["at-1", "at-2"] {
+        let token = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+        assert_eq!(token.access_token().expose_secret(), expected);
+        clock.advance(RETRY);
+    }
+    idp.assert_consumed();
+    assert!(!store.is_available());
+}

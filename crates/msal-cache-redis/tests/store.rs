@@ -11,6 +11,7 @@ use msal::storage::{
     CacheAccess, CacheAccessArgs, CacheStore, SaveHint, StorageErrorKind, StoreAccess,
 };
 use msal_cache_redis::{EncryptionKey, RedisStore};
+use msal_test_support::{FakeHttp, LogCapture};
 
 #[tokio::test]
 async fn saves_under_the_prefixed_key_with_the_hint_as_ttl() {
@@ -148,7 +149,9 @@ async fn l1_reads_through_with_the_redis_ttl_and_then_serves_hits_alone() {
 }
 
 #[tokio::test]
-async fn values_are_encrypted_in_redis_and_a_wrong_key_is_corrupt() {
+async fn values_are_encrypted_in_redis_and_unreadable_ones_are_deleted_as_misses() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
     let (prefix, clock) = (Prefix::new(), clock());
     let key = EncryptionKey::generate();
     let store = builder(&prefix, &clock)
@@ -160,7 +163,8 @@ async fn values_are_encrypted_in_redis_and_a_wrong_key_is_corrupt() {
         .save("uid.utid", doc.clone(), SaveHint::default())
         .await
         .unwrap();
-    let raw_value = get_raw(&store.redis_key("uid.utid")).await.unwrap();
+    let redis_key = store.redis_key("uid.utid");
+    let raw_value = get_raw(&redis_key).await.unwrap();
     assert!(
         !raw_value.windows(10).any(|w| w == b"top-secret"),
         "ciphertext only in Redis"
@@ -171,45 +175,240 @@ async fn values_are_encrypted_in_redis_and_a_wrong_key_is_corrupt() {
         .encryption_key(key)
         .build()
         .unwrap();
-    assert_eq!(again.load("uid.utid").await.unwrap(), Some(doc));
+    assert_eq!(again.load("uid.utid").await.unwrap(), Some(doc.clone()));
     let wrong = builder(&prefix, &clock)
         .encryption_key(EncryptionKey::generate())
         .build()
         .unwrap();
     assert_eq!(
-        wrong.load("uid.utid").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
+        wrong.load("uid.utid").await.unwrap(),
+        None,
+        "a miss: the app asks the identity provider"
     );
+    assert_eq!(get_raw(&redis_key).await, None, "deleted from Redis");
     assert!(wrong.is_available(), "a bad value is not an outage");
 
     // Tampered in Redis.
     let mut tampered = raw_value.clone();
     tampered[20] ^= 0x80;
     redis::cmd("SET")
-        .arg(store.redis_key("uid.utid"))
+        .arg(&redis_key)
         .arg(tampered)
         .query_async::<()>(&mut raw().await)
         .await
         .unwrap();
+    assert_eq!(again.load("uid.utid").await.unwrap(), None);
+    assert_eq!(get_raw(&redis_key).await, None);
+    again
+        .save("uid.utid", doc.clone(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(again.load("uid.utid").await.unwrap(), Some(doc));
+
+    let text = logs.contents();
     assert_eq!(
-        again.load("uid.utid").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
+        text.matches("discarding an unreadable token cache value")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        !text.contains("uid.utid") && !text.contains(&prefix.0) && !text.contains("top-secret"),
+        "no key (personal data), no value: {text}"
     );
 }
 
 #[tokio::test]
-async fn a_key_of_another_type_is_corrupt_not_an_outage() {
+async fn a_rotated_key_still_reads_old_values_and_writes_with_the_new_one() {
     let (prefix, clock) = (Prefix::new(), clock());
-    let store = builder(&prefix, &clock).build().unwrap(); // fails open, yet this is an error
+    let (old_key, new_key) = (EncryptionKey::generate(), EncryptionKey::generate());
+    let old = builder(&prefix, &clock)
+        .encryption_key(old_key.clone())
+        .build()
+        .unwrap();
+    old.save("p", b"written-before".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let rotated = builder(&prefix, &clock)
+        .encryption_key(new_key.clone())
+        .previous_encryption_key(old_key)
+        .build()
+        .unwrap();
+    assert_eq!(
+        rotated.load("p").await.unwrap().as_deref(),
+        Some(&b"written-before"[..])
+    );
+    rotated
+        .save("p", b"written-after".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let new_only = builder(&prefix, &clock)
+        .encryption_key(new_key)
+        .build()
+        .unwrap();
+    assert_eq!(
+        new_only.load("p").await.unwrap().as_deref(),
+        Some(&b"written-after"[..]),
+        "sealed with the new key"
+    );
+}
+
+#[tokio::test]
+async fn a_key_of_another_type_is_deleted_as_a_miss_not_an_outage() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let store = builder(&prefix, &clock).build().unwrap();
     redis::cmd("LPUSH")
         .arg(store.redis_key("p"))
         .arg("x")
         .query_async::<()>(&mut raw().await)
         .await
         .unwrap();
-    let err = store.load("p").await.unwrap_err();
-    assert_eq!(err.kind, StorageErrorKind::Corrupt, "{err}");
+    assert_eq!(store.load("p").await.unwrap(), None);
     assert!(store.is_available());
+    assert_eq!(pttl(&store.redis_key("p")).await, -2, "the list is gone");
+    store
+        .save("p", b"doc".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(store.load("p").await.unwrap().as_deref(), Some(&b"doc"[..]));
+}
+
+#[tokio::test]
+async fn a_confidential_client_gets_a_token_over_an_unreadable_partition_and_replaces_it() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let tenant = unique_tenant();
+    let store = builder(&prefix, &clock)
+        .encryption_key(EncryptionKey::generate())
+        .build()
+        .unwrap();
+    let partition = msal::app::app_partition_key(CLIENT_ID, &tenant);
+    // What another deployment (another key) or a bad write left behind.
+    redis::cmd("SET")
+        .arg(store.redis_key(&partition))
+        .arg(b"\x01not-a-sealed-value-of-this-key-at-all".to_vec())
+        .query_async::<()>(&mut raw().await)
+        .await
+        .unwrap();
+    let idp = FakeHttp::new();
+    expect_client_credentials(&idp, &tenant, "fresh-at");
+    let app = confidential_app(store.clone(), &idp, &clock, &tenant);
+    let token = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(token.access_token().expose_secret(), "fresh-at");
+    idp.assert_consumed();
+    // The fresh token replaced the unreadable value: the next call is a cache hit.
+    let again = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(again.access_token().expose_secret(), "fresh-at");
+    assert_eq!(idp.request_count(), 2, "metadata and one token request");
+    assert!(store.load(&partition).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_huge_default_ttl_is_capped_instead_of_failing_every_save() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let store = builder(&prefix, &clock)
+        .default_ttl(Duration::MAX)
+        .fail_open(false)
+        .build()
+        .unwrap();
+    store
+        .save("uid.utid", b"{}".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let ten_years_ms = 10 * 365 * 24 * 3600 * 1000_i64;
+    let ttl = pttl(&store.redis_key("uid.utid")).await;
+    assert!(
+        (ten_years_ms - 5_000..=ten_years_ms).contains(&ttl),
+        "PTTL {ttl}"
+    );
+    // A partition expiry at the end of time is capped the same way.
+    let far = msal_cache_common::time::saturating_add(clock.now(), Duration::MAX);
+    store
+        .save("p", b"{}".to_vec(), SaveHint::expiring_at(Some(far)))
+        .await
+        .unwrap();
+    let ttl = pttl(&store.redis_key("p")).await;
+    assert!(
+        (ten_years_ms - 5_000..=ten_years_ms).contains(&ttl),
+        "PTTL {ttl}"
+    );
+    assert!(store.load("p").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_an_error_not_an_outage() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let mut url = url::Url::parse(&redis_url()).unwrap();
+    url.set_username(&format!("no-such-user-{}", uuid::Uuid::new_v4().simple()))
+        .unwrap();
+    url.set_password(Some("hunter2")).unwrap();
+    let store = RedisStore::builder(url.as_str())
+        .key_prefix(&prefix.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let err = store.load("p").await.unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+    assert!(err.to_string().contains("credentials"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(store.is_available(), "not counted as an outage");
+    let err = store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+}
+
+/// An ACL user of this test's own, deleted when dropped (also on panic).
+struct AclUser(String);
+
+impl Drop for AclUser {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) {
+            let _: redis::RedisResult<()> = redis::cmd("ACL")
+                .arg("DELUSER")
+                .arg(&self.0)
+                .query(&mut conn);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_without_the_acl_permissions_gets_an_error_not_an_outage() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let user = AclUser(format!("msal-test-{}", uuid::Uuid::new_v4().simple()));
+    // May read but not write, and only its own prefix.
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user.0)
+        .arg("on")
+        .arg(">pw-of-the-test")
+        .arg(format!("~{}*", prefix.0))
+        .arg("+get")
+        .arg("+pttl")
+        .arg("+multi")
+        .arg("+exec")
+        .query_async::<()>(&mut raw().await)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&redis_url()).unwrap();
+    url.set_username(&user.0).unwrap();
+    url.set_password(Some("pw-of-the-test")).unwrap();
+    let store = RedisStore::builder(url.as_str())
+        .key_prefix(&prefix.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert_eq!(store.load("p").await.unwrap(), None, "reading is allowed");
+    let err = store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+    assert!(
+        err.to_string().contains("NOPERM") || err.to_string().contains("permission"),
+        "{err}"
+    );
+    assert!(store.is_available(), "Redis answered: not an outage");
 }
 
 #[tokio::test]

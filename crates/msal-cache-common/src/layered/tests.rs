@@ -212,7 +212,9 @@ async fn saving_an_expired_partition_removes_it_everywhere() {
 }
 
 #[tokio::test]
-async fn l2_values_are_encrypted_and_a_wrong_key_or_tampering_is_corrupt() {
+async fn l2_values_are_encrypted_and_undecryptable_ones_are_discarded_as_misses() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
     let (fake, clock) = (Fake::default(), clock());
     let store = layered(&fake, &clock, true, Some([1; 32]));
     let doc = br#"{"AccessToken":{"k":{"secret":"at-secret"}}}"#.to_vec();
@@ -235,34 +237,107 @@ async fn l2_values_are_encrypted_and_a_wrong_key_or_tampering_is_corrupt() {
     assert_eq!(fresh.load("user-a").await.unwrap(), Some(doc.clone()));
     let wrong = layered(&fake, &clock, true, Some([2; 32]));
     assert_eq!(
-        wrong.load("user-a").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
+        wrong.load("user-a").await.unwrap(),
+        None,
+        "a miss, so the engine asks the identity provider"
     );
+    assert_eq!(fake.raw("user-a"), None, "and the value is gone from L2");
     assert_eq!(
         wrong.l1().unwrap().load("user-a").await.unwrap(),
         None,
         "nothing undecryptable reaches L1"
     );
+    assert!(wrong.is_available(), "a bad value is not an outage");
+    // The next save replaces it, readable again.
+    wrong
+        .save("user-a", doc.clone(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        layered(&fake, &clock, false, Some([2; 32]))
+            .load("user-a")
+            .await
+            .unwrap(),
+        Some(doc.clone())
+    );
 
     // A partition pasted under another key does not open there.
     fake.put_raw("user-b", &raw, None);
-    assert_eq!(
-        fresh.load("user-b").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
-    );
+    assert_eq!(fresh.load("user-b").await.unwrap(), None);
+    assert_eq!(fake.raw("user-b"), None);
     let mut tampered = raw.clone();
     *tampered.last_mut().unwrap() ^= 1;
-    fake.put_raw("user-a", &tampered, None);
-    assert_eq!(
-        fresh.load("user-a").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
-    );
+    fake.put_raw("user-c", &tampered, None);
+    assert_eq!(fresh.load("user-c").await.unwrap(), None);
+    assert_eq!(fake.raw("user-c"), None);
     // A plaintext value where ciphertext is expected.
-    fake.put_raw("user-a", &doc, None);
+    fake.put_raw("user-d", &doc, None);
+    assert_eq!(fresh.load("user-d").await.unwrap(), None);
+    assert_eq!(fake.raw("user-d"), None);
+
+    let text = logs.contents();
     assert_eq!(
-        fresh.load("user-a").await.unwrap_err().kind,
-        StorageErrorKind::Corrupt
+        text.matches("discarding an unreadable token cache value")
+            .count(),
+        4,
+        "{text}"
     );
+    assert!(
+        text.contains("WARN") && text.contains("partition_hash"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("user-") && !text.contains("at-secret"),
+        "no partition key (personal data) and no value in logs: {text}"
+    );
+    assert!(
+        text.contains(&partition_hash("user-b")),
+        "the same key always gives the same hash: {text}"
+    );
+}
+
+#[tokio::test]
+async fn previous_keys_read_old_values_and_saves_reseal_with_the_primary() {
+    let (fake, clock) = (Fake::default(), clock());
+    let old = layered(&fake, &clock, false, Some([1; 32]));
+    old.save("p", b"sealed-with-old".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let rotated = Layered::new(
+        fake.clone(),
+        LayerConfig::default()
+            .clock(clock.clone())
+            .encryption_key(EncryptionKey::from_bytes([2; 32]))
+            .previous_encryption_key(EncryptionKey::from_bytes([9; 32]))
+            .previous_encryption_key(EncryptionKey::from_bytes([1; 32])),
+    );
+    assert_eq!(
+        rotated.load("p").await.unwrap().as_deref(),
+        Some(&b"sealed-with-old"[..])
+    );
+    assert!(fake.raw("p").is_some(), "a readable value is kept");
+    rotated
+        .save("p", b"sealed-with-new".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    let new_only = layered(&fake, &clock, false, Some([2; 32]));
+    assert_eq!(
+        new_only.load("p").await.unwrap().as_deref(),
+        Some(&b"sealed-with-new"[..]),
+        "new values are sealed with the primary key alone"
+    );
+    // Previous keys without a primary do nothing: values are stored as given.
+    let plain = Layered::new(
+        fake.clone(),
+        LayerConfig::default()
+            .clock(clock.clone())
+            .previous_encryption_key(EncryptionKey::from_bytes([1; 32])),
+    );
+    plain
+        .save("q", b"plain".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(fake.raw("q").unwrap().value, b"plain");
 }
 
 #[tokio::test]
@@ -430,25 +505,26 @@ fn futures_are_send_and_debug_hides_values() {
 
 #[tokio::test]
 async fn refusals_are_errors_even_when_failing_open_and_not_an_outage() {
-    for kind in [StorageErrorKind::Corrupt, StorageErrorKind::Other] {
-        let (fake, clock) = (Fake::default(), clock());
-        let store = layered(&fake, &clock, true, None);
-        *fake.0.refuse.lock().unwrap() = Some(kind);
-        assert_eq!(store.load("p").await.unwrap_err().kind, kind);
-        let err = store
-            .save("p", b"x".to_vec(), SaveHint::default())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind, kind);
-        assert_eq!(store.remove("p").await.unwrap_err().kind, kind);
-        assert!(store.is_available(), "the server answered");
-        assert_eq!(fake.calls(), 3, "no call was skipped");
-    }
-    for kind in [
-        StorageErrorKind::Io,
-        StorageErrorKind::LockTimeout,
-        StorageErrorKind::Unavailable,
-    ] {
+    let (fake, manual) = (Fake::default(), clock());
+    let store = layered(&fake, &manual, true, None);
+    *fake.0.refuse.lock().unwrap() = Some(StorageErrorKind::Other);
+    assert_eq!(
+        store.load("p").await.unwrap_err().kind,
+        StorageErrorKind::Other
+    );
+    let err = store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other);
+    assert_eq!(
+        store.remove("p").await.unwrap_err().kind,
+        StorageErrorKind::Other
+    );
+    assert!(store.is_available(), "the server answered");
+    assert_eq!(fake.calls(), 3, "no call was skipped");
+
+    for kind in [StorageErrorKind::Io, StorageErrorKind::Unavailable] {
         let (fake, clock) = (Fake::default(), clock());
         let store = layered(&fake, &clock, false, None);
         *fake.0.refuse.lock().unwrap() = Some(kind);
@@ -459,4 +535,93 @@ async fn refusals_are_errors_even_when_failing_open_and_not_an_outage() {
         );
         assert!(!store.is_available());
     }
+}
+
+#[tokio::test]
+async fn a_value_the_backend_reports_corrupt_is_deleted_and_a_miss() {
+    let (fake, clock) = (Fake::default(), clock());
+    let store = layered(&fake, &clock, true, None);
+    fake.put_raw("p", b"whatever", None);
+    *fake.0.refuse.lock().unwrap() = Some(StorageErrorKind::Corrupt);
+    assert_eq!(store.load("p").await.unwrap(), None);
+    assert_eq!(fake.calls(), 2, "the read, then a best-effort delete");
+    assert!(store.is_available());
+    // Here the delete was refused too; nothing is returned, the next read retries it.
+    assert!(fake.raw("p").is_some());
+    *fake.0.refuse.lock().unwrap() = None;
+    store
+        .save("p", b"fresh".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(fake.raw("p").unwrap().value, b"fresh");
+}
+
+#[tokio::test]
+async fn contention_is_a_miss_for_that_call_but_not_an_outage() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let (fake, clock) = (Fake::default(), clock());
+    let store = layered(&fake, &clock, false, None);
+    fake.put_raw("p", b"v", None);
+    *fake.0.refuse.lock().unwrap() = Some(StorageErrorKind::LockTimeout);
+    for _ in 0..5 {
+        assert_eq!(store.load("p").await.unwrap(), None, "ridden out as a miss");
+        store
+            .save("q", b"x".to_vec(), SaveHint::default())
+            .await
+            .unwrap();
+    }
+    assert!(store.is_available(), "a busy server is not down");
+    assert_eq!(fake.calls(), 10, "every call still tried the server");
+    *fake.0.refuse.lock().unwrap() = None;
+    assert_eq!(store.load("p").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(
+        !logs.contents().contains("unavailable"),
+        "{}",
+        logs.contents()
+    );
+
+    let closed = Layered::new(
+        fake.clone(),
+        LayerConfig::default().clock(clock.clone()).fail_open(false),
+    );
+    *fake.0.refuse.lock().unwrap() = Some(StorageErrorKind::LockTimeout);
+    assert_eq!(
+        closed.load("p").await.unwrap_err().kind,
+        StorageErrorKind::LockTimeout,
+        "failing closed reports it"
+    );
+    assert!(closed.is_available());
+}
+
+#[tokio::test]
+async fn huge_settings_and_expiries_neither_panic_nor_fail() {
+    let (fake, clock) = (Fake::default(), clock());
+    let store = Layered::new(
+        fake.clone(),
+        LayerConfig::default()
+            .clock(clock.clone())
+            .l1(l1(&clock))
+            .retry_interval(Duration::MAX)
+            .operation_timeout(Duration::MAX),
+    );
+    // An expiry centuries away is capped at MAX_TTL from now.
+    let far = crate::time::saturating_add(clock.now(), Duration::MAX);
+    store
+        .save("p", b"x".to_vec(), SaveHint::expiring_at(Some(far)))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.raw("p").unwrap().expires_at,
+        Some(clock.now() + crate::time::MAX_TTL)
+    );
+    assert_eq!(store.load("p").await.unwrap().as_deref(), Some(&b"x"[..]));
+    // An outage with a retry interval of Duration::MAX: no panic, no probe.
+    fake.set_down(true);
+    assert_eq!(store.load("q").await.unwrap(), None);
+    assert!(!store.is_available());
+    let calls = fake.calls();
+    clock.advance(Duration::from_secs(100 * 365 * 24 * 3600));
+    assert_eq!(store.load("q").await.unwrap(), None);
+    assert_eq!(fake.calls(), calls, "never probed again");
 }
