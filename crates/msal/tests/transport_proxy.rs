@@ -349,3 +349,72 @@ async fn requests_marked_direct_skip_even_an_explicit_proxy() {
         "unmarked requests still use the proxy"
     );
 }
+
+/// The app builders configure msal's own client: a proxy and an extra root,
+/// with no HTTP client of the app's.
+#[tokio::test]
+async fn the_app_builders_take_a_proxy_and_an_extra_root() {
+    use msal::credentials::ClientCredential;
+    use msal::secret::ClientSecret;
+    let ca = TestCa::new("Corporate Root");
+    let port_cell = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+    let port_of = port_cell.clone();
+    let server = TestServer::https(ca.server_config(NAMES), move |r| {
+        let port = port_of.get().copied().unwrap_or(0);
+        if r.target.contains("openid-configuration") {
+            Canned::json(
+                200,
+                &format!(
+                    r#"{{"issuer":"https://login.test:{port}/t1/v2.0","token_endpoint":"https://login.test:{port}/t1/oauth2/v2.0/token"}}"#
+                ),
+            )
+        } else {
+            Canned::json(
+                200,
+                r#"{"token_type":"Bearer","expires_in":3600,"access_token":"APP-AT"}"#,
+            )
+        }
+    })
+    .await;
+    port_cell.set(server.port()).unwrap();
+    let proxy = TestProxy::start(ProxyBehaviour::default()).await;
+    let build = |with_root: bool| {
+        let mut b = msal::ConfidentialClientApplication::builder(
+            "11111111-2222-3333-4444-555555555555",
+            ClientCredential::secret(ClientSecret::new("s3cret")),
+        )
+        .authority(format!("https://login.test:{}/t1", server.port()))
+        .instance_discovery(false)
+        .proxy(ProxyConfig::Url(proxy.url()));
+        if with_root {
+            b = b.add_root_certificate_pem(ca.pem().as_bytes());
+        }
+        b.build().expect("app builds")
+    };
+    let token = build(true)
+        .acquire_token_for_client(&["api://x/.default"])
+        .await
+        .expect("token through the proxy");
+    assert_eq!(token.access_token().expose_secret(), "APP-AT");
+    assert!(
+        proxy.seen().iter().all(|s| s.method == "CONNECT") && proxy.seen().len() >= 1,
+        "{:?}",
+        proxy.seen()
+    );
+    // Without the root, the same call fails on trust (naming the host).
+    let e = build(false)
+        .acquire_token_for_client(&["api://x/.default"])
+        .await
+        .expect_err("untrusted");
+    assert!(e.to_string().contains("login.test"), "{e}");
+    // Both settings configure msal's own client: not with an app's client.
+    let e = msal::ConfidentialClientApplication::builder(
+        "11111111-2222-3333-4444-555555555555",
+        ClientCredential::secret(ClientSecret::new("s3cret")),
+    )
+    .http_client(msal_test_support::FakeHttp::new())
+    .proxy(ProxyConfig::None)
+    .build()
+    .expect_err("conflicting settings");
+    assert!(matches!(e, msal::Error::Config(_)), "{e:?}");
+}

@@ -19,6 +19,9 @@ pub(crate) struct CommonSettings {
     pub(crate) cache_access: Option<Arc<dyn CacheAccess>>,
     pub(crate) capabilities: Vec<String>,
     pub(crate) pii: bool,
+    /// For the default HTTP client only: the proxy, and extra PEM roots.
+    pub(crate) proxy: Option<crate::transport::ProxyConfig>,
+    pub(crate) extra_roots_pem: Vec<Vec<u8>>,
 }
 
 impl Default for CommonSettings {
@@ -31,6 +34,8 @@ impl Default for CommonSettings {
             cache_access: None,
             capabilities: Vec::new(),
             pii: false,
+            proxy: None,
+            extra_roots_pem: Vec::new(),
         }
     }
 }
@@ -73,9 +78,15 @@ impl CommonSettings {
             Some(a) => a?,
             None => Authority::parse(DEFAULT_AUTHORITY)?,
         };
+        let network_settings = self.proxy.is_some() || !self.extra_roots_pem.is_empty();
         let http = match self.http {
+            Some(_) if network_settings => {
+                return Err(Error::config(
+                    "proxy() and add_root_certificate_pem() configure msal's own HTTP client; with http_client(), set them on that client",
+                ));
+            }
             Some(h) => h,
-            None => default_http()?,
+            None => default_http(self.proxy, self.extra_roots_pem)?,
         };
         Ok(Resolved {
             client_id,
@@ -91,12 +102,26 @@ impl CommonSettings {
 }
 
 #[cfg(feature = "reqwest")]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
-    crate::transport::default_http_client()
+fn default_http(
+    proxy: Option<crate::transport::ProxyConfig>,
+    extra_roots_pem: Vec<Vec<u8>>,
+) -> Result<Arc<dyn HttpClient>> {
+    let mut builder = crate::transport::ReqwestHttpClient::builder();
+    if let Some(proxy) = proxy {
+        builder = builder.proxy(proxy);
+    }
+    for pem in &extra_roots_pem {
+        builder = builder.add_root_certificate_pem(pem);
+    }
+    Ok(Arc::new(builder.build()?))
 }
 
 #[cfg(not(feature = "reqwest"))]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
+fn default_http(
+    proxy: Option<crate::transport::ProxyConfig>,
+    extra_roots_pem: Vec<Vec<u8>>,
+) -> Result<Arc<dyn HttpClient>> {
+    let _ = (proxy, extra_roots_pem);
     Err(Error::config(
         "no HTTP client: enable the `reqwest` feature or pass one with http_client()",
     ))
@@ -135,6 +160,25 @@ macro_rules! common_setters {
         /// The HTTP client (default: [`crate::transport::default_http_client`]).
         pub fn http_client(mut self, http: std::sync::Arc<dyn crate::http::HttpClient>) -> Self {
             self.common.http = Some(http);
+            self
+        }
+
+        /// Where msal's own HTTP client sends requests: a proxy URL
+        /// ([`ProxyConfig::Url`](crate::transport::ProxyConfig::Url), credentials
+        /// allowed and never shown), none, or (the default) `HTTPS_PROXY`,
+        /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as curl reads them.
+        /// Loopback is never proxied. Not combinable with `http_client`.
+        pub fn proxy(mut self, proxy: crate::transport::ProxyConfig) -> Self {
+            self.common.proxy = Some(proxy);
+            self
+        }
+
+        /// Trusts the root certificate(s) in this PEM document as well as the
+        /// operating system's store and `SSL_CERT_FILE` / `SSL_CERT_DIR` (a
+        /// company's TLS-inspecting proxy, a test CA). May be called several
+        /// times. Not combinable with `http_client`.
+        pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+            self.common.extra_roots_pem.push(pem.to_vec());
             self
         }
 

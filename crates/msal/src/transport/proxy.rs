@@ -149,15 +149,24 @@ impl ProxyRules {
                         .into_iter()
                         .find_map(|n| env(&n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
                 };
-                let all = var("ALL_PROXY").map(|(n, v)| checked(&v, &n)).transpose()?;
+                // Only the variable that applies is parsed: a SOCKS `ALL_PROXY`
+                // set for git must not stop an app whose `HTTPS_PROXY` is fine.
+                let all = var("ALL_PROXY");
                 rules.https = var("HTTPS_PROXY")
+                    .or_else(|| all.clone())
                     .map(|(n, v)| checked(&v, &n))
-                    .transpose()?
-                    .or_else(|| all.clone());
+                    .transpose()?;
+                // Plain http only ever reaches loopback (never proxied) or a
+                // test authority, so an unusable value there is ignored, not fatal.
                 rules.http = var("HTTP_PROXY")
-                    .map(|(n, v)| checked(&v, &n))
-                    .transpose()?
-                    .or(all);
+                    .or(all)
+                    .and_then(|(n, v)| match checked(&v, &n) {
+                        Ok(url) => Some(url),
+                        Err(e) => {
+                            tracing::warn!("{e}; plain-http requests go direct");
+                            None
+                        }
+                    });
                 if let Some((_, list)) = var("NO_PROXY") {
                     rules.no_proxy = list
                         .split([',', ' '])
@@ -452,6 +461,27 @@ mod tests {
         assert_eq!(redact("not a url at all ::::"), "<unparseable proxy URL>");
         let r = ProxyRules::new(&c, false, |_| None).expect("valid");
         assert!(!format!("{r:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn an_unusable_variable_that_does_not_apply_is_not_fatal() {
+        // git users often have a SOCKS ALL_PROXY; HTTPS_PROXY wins for https.
+        let vars = [
+            ("ALL_PROXY", "socks5://bob:hunter2@p:1080"),
+            ("HTTPS_PROXY", "http://corp:3128"),
+        ];
+        let r = rules(&vars);
+        assert_eq!(
+            via(&r, "https://login.example/").as_deref(),
+            Some("http://corp:3128")
+        );
+        assert_eq!(via(&r, "http://test.example/"), None);
+        // Without HTTPS_PROXY the SOCKS value is the one that applies: fatal.
+        let e = ProxyRules::new(&ProxyConfig::FromEnvironment, false, |k| {
+            (k == "ALL_PROXY").then(|| "socks5://p:1080".to_owned())
+        })
+        .expect_err("unsupported");
+        assert!(e.to_string().contains("ALL_PROXY"), "{e}");
     }
 
     #[test]
