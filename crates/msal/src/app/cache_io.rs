@@ -135,6 +135,7 @@ impl CacheIo {
             Ok(None) => Ok(None),
             Err(e) => Err(Error::Storage(e)),
         };
+        let load_failed = loaded.is_err();
         let result = match loaded {
             Ok(Some(fresh)) => {
                 *cache = fresh;
@@ -144,13 +145,17 @@ impl CacheIo {
             Ok(None) => op(&mut cache),
             Err(e) => Err(e),
         };
-        let changed = cache.has_state_changed();
+        // Never write after a read that failed: the in-memory cache may still
+        // be flagged changed by an earlier failed save, and its document would
+        // replace the stored one unseen. The flag stays for a later access.
+        let changed = !load_failed && cache.has_state_changed();
         let document = changed.then(|| cache.serialize());
         let expiry = suggested_expiry(&cache);
         let after = hooks
             .after_access(args.after(changed, expiry), document.as_deref())
             .await;
         match after {
+            Ok(()) if load_failed => {}
             Ok(()) => cache.mark_unchanged(),
             // Keep the change flagged so that the next access saves it again.
             Err(e) if result.is_ok() => return Err(Error::Storage(e)),
@@ -175,7 +180,8 @@ async fn access_partition<R>(
     // The remainder is < STRIPES, so it fits in usize.
     let stripe = usize::try_from(h.finish() % stripes.len() as u64).unwrap_or(0);
     let _held = stripes[stripe].lock().await;
-    let args = CacheAccessArgs::new(partition.key, partition.is_app_cache);
+    // Nothing is kept in memory: the hooks must hand over what is stored.
+    let args = CacheAccessArgs::new(partition.key, partition.is_app_cache).with_partitioned(true);
     let (mut cache, result) = match hooks.before_access(args).await {
         Ok(Some(doc)) => match TokenCache::deserialize(&doc) {
             Ok(mut c) => {

@@ -118,6 +118,13 @@ pub struct CacheAccessArgs<'a> {
     /// In `after_access`: when the partition holds nothing usable any more
     /// (the latest token expiry, when it holds no refresh token).
     pub suggested_expiry: Option<SystemTime>,
+    /// Whether the engine keeps no cache in memory between calls (the
+    /// partitioned mode of confidential clients). When true,
+    /// `before_access` must return the stored document whenever one exists:
+    /// `None` means nothing is stored, and the operation starts from an
+    /// empty cache whose document then replaces whatever was stored. When
+    /// false, `None` means "keep the in-memory copy".
+    pub partitioned: bool,
 }
 
 impl<'a> CacheAccessArgs<'a> {
@@ -128,6 +135,16 @@ impl<'a> CacheAccessArgs<'a> {
             is_app_cache,
             has_state_changed: false,
             suggested_expiry: None,
+            partitioned: false,
+        }
+    }
+
+    /// The same arguments, saying whether the engine keeps no in-memory
+    /// cache between calls (see [`partitioned`](Self::partitioned)).
+    pub fn with_partitioned(self, partitioned: bool) -> Self {
+        Self {
+            partitioned,
+            ..self
         }
     }
 
@@ -152,7 +169,8 @@ impl<'a> CacheAccessArgs<'a> {
 pub trait CacheAccess: Send + Sync + 'static {
     /// Called before the cache is read. Return `Some(document)` to replace the
     /// in-memory partition with it (another process changed it), `None` to
-    /// keep what is in memory.
+    /// keep what is in memory. When `args.partitioned` is true nothing is
+    /// kept in memory: return the stored document whenever there is one.
     fn before_access<'a>(
         &'a self,
         args: CacheAccessArgs<'a>,
