@@ -18,6 +18,12 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// is taken back by the next access (its future was dropped mid-way).
 pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(30);
 
+/// The largest cache file read or written by default: 256 MiB, far above
+/// any real token cache (thousands of accounts fit in a few MiB), so that a
+/// file that is not a cache (or a link to a device) is refused instead of
+/// being read whole into memory.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+
 /// The keyring service name under which keys are kept by default.
 pub const DEFAULT_KEYRING_SERVICE: &str = "msal-rs-cache-file";
 
@@ -51,6 +57,7 @@ pub struct FileCacheBuilder {
     pub(crate) encryption: Encryption,
     pub(crate) lock_timeout: Duration,
     pub(crate) max_hold: Duration,
+    pub(crate) max_file_size: u64,
     pub(crate) keyring_service: String,
     pub(crate) keyring_user: Option<String>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -64,6 +71,7 @@ impl std::fmt::Debug for FileCacheBuilder {
             .field("encryption", &self.encryption)
             .field("lock_timeout", &self.lock_timeout)
             .field("max_hold", &self.max_hold)
+            .field("max_file_size", &self.max_file_size)
             .field("keyring_service", &self.keyring_service)
             .field("keyring_user", &self.keyring_user)
             .finish_non_exhaustive()
@@ -77,6 +85,7 @@ impl FileCacheBuilder {
             encryption: Encryption::Auto,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             max_hold: DEFAULT_MAX_HOLD,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
             keyring_service: DEFAULT_KEYRING_SERVICE.to_owned(),
             keyring_user: None,
             clock: Arc::new(SystemClock),
@@ -101,6 +110,17 @@ impl FileCacheBuilder {
     /// when a caller drops a cache operation between its two hooks.
     pub fn max_hold(mut self, max_hold: Duration) -> Self {
         self.max_hold = max_hold;
+        self
+    }
+
+    /// The largest file, in bytes, this cache reads or writes (default
+    /// [`DEFAULT_MAX_FILE_SIZE`]). A larger file is reported as
+    /// [`Error::Corrupt`] ([`CorruptReason::TooLarge`]) and a larger
+    /// document is not written ([`Error::TooLarge`]).
+    ///
+    /// [`CorruptReason::TooLarge`]: crate::CorruptReason::TooLarge
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
         self
     }
 

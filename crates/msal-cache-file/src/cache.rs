@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -37,6 +38,11 @@ const LOCAL_POLL: Duration = Duration::from_millis(100);
 ///
 /// One file holds one unpartitioned document, as MSAL Python's persistence
 /// does; a partition key only decides which in-memory copy is up to date.
+/// An engine that keeps no cache in memory (a confidential client's
+/// partitioned cache, [`CacheAccessArgs::partitioned`]) is handed the whole
+/// document at every access, so its writes keep every other entry.
+///
+/// [`CacheAccessArgs::partitioned`]: msal::storage::CacheAccessArgs::partitioned
 ///
 /// A `FileCache` tracks what the in-memory cache it serves has seen, so give
 /// each application (each in-memory cache) its own: a clone shares the file
@@ -46,6 +52,15 @@ pub struct FileCache {
     /// The file version each partition of this handle's in-memory cache was
     /// last synced with.
     pub(crate) synced: Arc<Mutex<Synced>>,
+    /// Tells this handle's accesses from those of its clones (see [`Owner`]).
+    pub(crate) handle: u64,
+}
+
+/// Source of [`FileCache::handle`] numbers.
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(0);
+
+fn next_handle() -> u64 {
+    NEXT_HANDLE.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Clone for FileCache {
@@ -53,6 +68,7 @@ impl Clone for FileCache {
         Self {
             inner: self.inner.clone(),
             synced: Arc::default(),
+            handle: next_handle(),
         }
     }
 }
@@ -75,6 +91,7 @@ pub(crate) struct Inner {
     pub(crate) lock_path: PathBuf,
     pub(crate) lock_timeout: Duration,
     pub(crate) max_hold: Duration,
+    pub(crate) max_file_size: u64,
     pub(crate) clock: Arc<dyn Clock>,
     encryption: Encryption,
     keyring_service: String,
@@ -91,8 +108,21 @@ pub(crate) struct Inner {
 pub(crate) struct Held {
     _lock: FileLock,
     _permit: OwnedSemaphorePermit,
-    pub(crate) owner: Option<tokio::task::Id>,
+    pub(crate) owner: Owner,
     pub(crate) since: SystemTime,
+}
+
+/// Which access a held lock belongs to: the handle and the partition it was
+/// taken for. An engine runs one access of a partition at a time on its
+/// handle, so the `after_access` that matches is the one that took it,
+/// whichever task polls it (calls are shared between tasks). A lock taken
+/// for another partition or handle is never released by this one: an
+/// `after_access` whose `before_access` failed finds none of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub(crate) handle: u64,
+    pub(crate) partition: Option<String>,
+    pub(crate) is_app_cache: bool,
 }
 
 /// What this process knows of the file.
@@ -159,6 +189,7 @@ impl FileCache {
                 path: b.path,
                 lock_timeout: b.lock_timeout,
                 max_hold: b.max_hold,
+                max_file_size: b.max_file_size,
                 clock: b.clock,
                 encryption: b.encryption,
                 keyring_service: b.keyring_service,
@@ -168,6 +199,7 @@ impl FileCache {
                 state: Mutex::new(State::default()),
             }),
             synced: Arc::default(),
+            handle: next_handle(),
         }
     }
 
@@ -260,7 +292,12 @@ impl Inner {
     /// lock timeout.
     pub(crate) async fn acquire(&self) -> Result<(OwnedSemaphorePermit, FileLock), Error> {
         let start = self.clock.now();
-        let deadline = start + self.lock_timeout;
+        // A timeout too large to add to the clock means no deadline.
+        let deadline = start.checked_add(self.lock_timeout);
+        let time_left = || match deadline {
+            Some(d) => d.duration_since(self.clock.now()).unwrap_or_default(),
+            None => Duration::MAX,
+        };
         let timeout = |holder_pid| Error::LockTimeout {
             lock_path: self.lock_path.clone(),
             waited: self.clock.now().duration_since(start).unwrap_or_default(),
@@ -271,10 +308,7 @@ impl Inner {
                 break p;
             }
             self.reclaim_abandoned();
-            let now = self.clock.now();
-            let Ok(left) = deadline.duration_since(now) else {
-                return Err(timeout(Some(std::process::id())));
-            };
+            let left = time_left();
             if left.is_zero() {
                 return Err(timeout(Some(std::process::id())));
             }
@@ -293,16 +327,14 @@ impl Inner {
                 Attempt::Acquired(lock) => return Ok((permit, lock)),
                 Attempt::Busy(pid) => pid,
             };
-            let Ok(left) = deadline.duration_since(self.clock.now()) else {
-                return Err(timeout(holder));
-            };
+            let left = time_left();
             if left.is_zero() {
                 return Err(timeout(holder));
             }
             // Jitter keeps several waiters from retrying in lock step.
             let pause = backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5).min(left);
             self.clock.sleep(pause).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
         }
     }
 
@@ -322,23 +354,21 @@ impl Inner {
         }
     }
 
-    pub(crate) fn hold(&self, permit: OwnedSemaphorePermit, lock: FileLock) {
+    /// Keeps the lock of `owner`'s access until its `after_access`.
+    pub(crate) fn hold(&self, lock: FileLock, permit: OwnedSemaphorePermit, owner: Owner) {
         let held = Held {
             _lock: lock,
             _permit: permit,
-            owner: tokio::task::try_id(),
+            owner,
             since: self.clock.now(),
         };
         *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
     }
 
-    /// The lock held for the calling task, taken out of the slot.
-    pub(crate) fn take_held(&self) -> Option<Held> {
+    /// The lock held for `owner`'s access, taken out of the slot.
+    pub(crate) fn take_held(&self, owner: &Owner) -> Option<Held> {
         let mut slot = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if slot
-            .as_ref()
-            .is_some_and(|h| h.owner == tokio::task::try_id())
-        {
+        if slot.as_ref().is_some_and(|h| h.owner == *owner) {
             slot.take()
         } else {
             None
@@ -346,12 +376,15 @@ impl Inner {
     }
 
     /// Brings the view up to date with the file and returns the partition's
-    /// document if its in-memory copy is out of date. Lock held.
+    /// document if its in-memory copy is out of date. With `always` (the
+    /// engine keeps no in-memory copy) it returns the document whenever
+    /// there is a file. Lock held.
     pub(crate) fn sync_partition(
         &self,
         synced: &Mutex<Synced>,
         partition: &str,
         took_over: bool,
+        always: bool,
     ) -> Result<Option<Vec<u8>>, Error> {
         let mut st = self.state();
         let mut synced = synced.lock().unwrap_or_else(|p| p.into_inner());
@@ -361,6 +394,13 @@ impl Inner {
         }
         self.refresh(&mut st)?;
         let version = st.version;
+        if always {
+            synced.insert(partition.to_owned(), version);
+            return Ok(match &st.view {
+                View::Present { .. } => Some(st.view.document()),
+                _ => None,
+            });
+        }
         if synced.get(partition) == Some(&version) {
             return Ok(None);
         }
@@ -428,7 +468,7 @@ impl Inner {
             }
             _ => {}
         }
-        let Some((raw, stamp)) = fsio::read(&self.path)? else {
+        let Some((raw, stamp)) = fsio::read(&self.path, self.max_file_size)? else {
             if !matches!(st.view, View::Absent) {
                 st.view = View::Absent;
                 st.version += 1;
@@ -518,8 +558,16 @@ impl Inner {
                 message: "no key".into(),
                 source: None,
             })?;
-            (envelope::seal(&key, &document), Some(document))
+            (envelope::seal(&key, &document)?, Some(document))
         };
+        let len = u64::try_from(raw.len()).unwrap_or(u64::MAX);
+        if len > self.max_file_size {
+            return Err(Error::TooLarge {
+                path: self.path.clone(),
+                len,
+                limit: self.max_file_size,
+            });
+        }
         let stamp = fsio::write_atomic(&self.path, &raw)?;
         st.view = View::Present {
             stamp,

@@ -20,7 +20,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::CorruptReason;
+use crate::error::{CorruptReason, Error};
 
 /// The first bytes of every encrypted cache file.
 pub const MAGIC: &[u8; 8] = b"MSALRSEC";
@@ -111,14 +111,18 @@ pub fn key_id_of(bytes: &[u8]) -> Option<[u8; 4]> {
 }
 
 /// Encrypts `plaintext` into the file format.
-pub fn seal(key: &CacheKey, plaintext: &[u8]) -> Vec<u8> {
+///
+/// # Errors
+/// [`Error::Encrypt`] when AES-GCM refuses the input (64 GiB and more).
+pub fn seal(key: &CacheKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[VERSION, ALG_AES_256_GCM, 0, 0]);
     out.extend_from_slice(&key.id());
     let nonce: [u8; 12] = rand::random();
     out.extend_from_slice(&nonce);
-    // AES-GCM encryption cannot fail for inputs below 64 GiB.
+    // Only fails for inputs of 64 GiB and more; an empty result written as
+    // the file would be unreadable, so the failure is reported.
     let sealed = key
         .cipher()
         .encrypt(
@@ -128,9 +132,11 @@ pub fn seal(key: &CacheKey, plaintext: &[u8]) -> Vec<u8> {
                 aad: &out[..HEADER_LEN],
             },
         )
-        .unwrap_or_default();
+        .map_err(|_| Error::Encrypt {
+            len: u64::try_from(plaintext.len()).unwrap_or(u64::MAX),
+        })?;
     out.extend_from_slice(&sealed);
-    out
+    Ok(out)
 }
 
 /// Decrypts a file produced by [`seal`].
@@ -167,7 +173,7 @@ mod tests {
     #[test]
     fn round_trip_and_every_failure_is_typed() {
         let key = CacheKey::generate();
-        let sealed = seal(&key, b"{\"AccessToken\":{}}");
+        let sealed = seal(&key, b"{\"AccessToken\":{}}").unwrap();
         assert!(looks_encrypted(&sealed));
         assert_eq!(sealed.len(), HEADER_LEN + 18 + TAG_LEN);
         assert_eq!(
@@ -175,7 +181,7 @@ mod tests {
             b"{\"AccessToken\":{}}"
         );
         // Nonces differ, so two writes of one document differ.
-        assert_ne!(seal(&key, b"x"), seal(&key, b"x"));
+        assert_ne!(seal(&key, b"x").unwrap(), seal(&key, b"x").unwrap());
 
         assert_eq!(
             open(&CacheKey::generate(), &sealed).unwrap_err(),

@@ -64,6 +64,25 @@ pub enum Error {
         /// The cache file.
         path: PathBuf,
     },
+    /// The document to write is larger than the configured maximum file
+    /// size ([`FileCacheBuilder::max_file_size`](crate::FileCacheBuilder::max_file_size));
+    /// the file was left as it was.
+    #[error("the cache document for {} is {len} bytes, over the {limit}-byte limit; nothing was written", path.display())]
+    TooLarge {
+        /// The cache file.
+        path: PathBuf,
+        /// The size of what would have been written.
+        len: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The document could not be encrypted (AES-GCM refuses inputs of
+    /// 64 GiB and more); nothing was written.
+    #[error("a cache document of {len} bytes could not be encrypted")]
+    Encrypt {
+        /// The size of the document.
+        len: u64,
+    },
     /// The builder was given something unusable.
     #[error("invalid file cache configuration: {0}")]
     Config(String),
@@ -93,6 +112,12 @@ pub enum CorruptReason {
     UnsupportedVersion(u8),
     /// The file was encrypted with another key.
     WrongKey,
+    /// The file is larger than the configured maximum file size, so it was
+    /// not read.
+    TooLarge {
+        /// The configured limit, in bytes.
+        limit: u64,
+    },
     /// The key the file was encrypted with is no longer in the keyring (for
     /// example the kernel keyring was cleared by a reboot).
     KeyMissing,
@@ -114,6 +139,7 @@ impl std::fmt::Display for CorruptReason {
             Self::BadHeader => f.write_str("the encrypted header is damaged"),
             Self::UnsupportedVersion(v) => write!(f, "unsupported encrypted format version {v}"),
             Self::WrongKey => f.write_str("encrypted with a different key"),
+            Self::TooLarge { limit } => write!(f, "larger than the {limit}-byte limit"),
             Self::KeyMissing => f.write_str("its encryption key is no longer in the keyring"),
             Self::DecryptionFailed => f.write_str("the ciphertext failed authentication"),
         }
@@ -143,7 +169,10 @@ impl Error {
             Self::Corrupt { .. } => StorageErrorKind::Corrupt,
             Self::Io { .. } => StorageErrorKind::Io,
             Self::Keyring { .. } => StorageErrorKind::Unavailable,
-            Self::Conflict { .. } | Self::Config(_) => StorageErrorKind::Other,
+            Self::Conflict { .. }
+            | Self::TooLarge { .. }
+            | Self::Encrypt { .. }
+            | Self::Config(_) => StorageErrorKind::Other,
         }
     }
 

@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::Error;
+use crate::error::{CorruptReason, Error};
 
 /// How far ahead of the clock a freshly written file's mtime is set.
 ///
@@ -80,16 +80,31 @@ fn system_ns(t: SystemTime) -> i128 {
 pub(crate) type Snapshot = (Vec<u8>, Stamp);
 
 /// The file's raw bytes and stamp, or `None` if there is no file.
-pub(crate) fn read(path: &Path) -> Result<Option<Snapshot>, Error> {
+///
+/// # Errors
+/// [`CorruptReason::TooLarge`] when the file holds more than `limit` bytes:
+/// neither its stated size nor what it yields (a device, a growing file) is
+/// trusted beyond the limit.
+pub(crate) fn read(path: &Path, limit: u64) -> Result<Option<Snapshot>, Error> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
     };
+    let too_large = || Error::corrupt(path, CorruptReason::TooLarge { limit });
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // One byte past the limit tells "exactly the limit" from "more".
+    (&mut file)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::io("read", path, e))?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > limit) {
+        return Err(too_large());
+    }
     // Stamp after reading: nothing writes in place while we hold the lock.
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     Ok(Some((bytes, Stamp::of(&meta))))
@@ -162,7 +177,8 @@ fn write_and_rename(temp: &Path, path: &Path, bytes: &[u8]) -> Result<Stamp, Err
     file.sync_all().map_err(|e| Error::io("fsync", temp, e))?;
     std::fs::rename(temp, path).map_err(|e| Error::io("rename into place", path, e))?;
     // The handle still names the renamed inode.
-    file.set_modified(SystemTime::now() + MTIME_LEAD)
+    let now = SystemTime::now();
+    file.set_modified(now.checked_add(MTIME_LEAD).unwrap_or(now))
         .map_err(|e| Error::io("set mtime of", path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     Ok(Stamp::of(&meta))
@@ -261,6 +277,40 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("cache.json")]);
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         assert!(mtime > SystemTime::now(), "mtime must lead the clock");
+    }
+
+    #[test]
+    fn reads_stop_at_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        std::fs::write(&path, vec![b' '; 100]).unwrap();
+        let (bytes, _) = read(&path, 100).unwrap().unwrap();
+        assert_eq!(bytes.len(), 100, "exactly the limit is read");
+        match read(&path, 99) {
+            Err(Error::Corrupt {
+                reason: CorruptReason::TooLarge { limit: 99 },
+                path: p,
+            }) => assert_eq!(p, path),
+            other => panic!("over the limit: {other:?}"),
+        }
+        assert!(read(&dir.path().join("absent"), 10).unwrap().is_none());
+    }
+
+    /// A file whose stated size is 0 but which yields endless bytes: the
+    /// read stops one byte past the limit instead of filling memory.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_link_to_an_endless_device_is_refused_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert!(matches!(
+            read(&path, 4096),
+            Err(Error::Corrupt {
+                reason: CorruptReason::TooLarge { limit: 4096 },
+                ..
+            })
+        ));
     }
 
     #[test]

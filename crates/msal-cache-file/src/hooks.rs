@@ -6,19 +6,34 @@ use msal::http::BoxFuture;
 use msal::storage::{CacheAccess, CacheAccessArgs, CacheStore, SaveHint, StorageError};
 
 use crate::buf::Buf;
-use crate::cache::{FileCache, blocking};
+use crate::cache::{FileCache, Owner, blocking};
 
 /// The key under which an unpartitioned access is tracked.
 fn partition_of(args: &CacheAccessArgs<'_>) -> String {
     args.partition_key.unwrap_or("").to_owned()
 }
 
+impl FileCache {
+    /// The access `args` describe, as the owner of a held lock.
+    fn owner_of(&self, args: &CacheAccessArgs<'_>) -> Owner {
+        Owner {
+            handle: self.handle,
+            partition: args.partition_key.map(str::to_owned),
+            is_app_cache: args.is_app_cache,
+        }
+    }
+}
+
 impl CacheAccess for FileCache {
     /// Takes the cross-process lock (waiting up to the lock timeout) and
     /// returns the file's document if it changed since this partition's
     /// in-memory copy was synced. A missing file reads as an empty document.
+    /// When the engine keeps no in-memory copy (`args.partitioned`), the
+    /// document is returned whenever there is a file, `None` when there is
+    /// none.
     ///
-    /// On error nothing stays locked. A corrupt file gives
+    /// On error nothing stays locked, nor when this future is dropped: the
+    /// lock is kept for `after_access` only once the document is read. A corrupt file gives
     /// [`StorageErrorKind::Corrupt`](msal::storage::StorageErrorKind::Corrupt)
     /// and nothing is written to it until it reads again or is quarantined.
     fn before_access<'a>(
@@ -27,19 +42,33 @@ impl CacheAccess for FileCache {
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StorageError>> {
         Box::pin(async move {
             let partition = partition_of(&args);
+            let owner = self.owner_of(&args);
+            let always = args.partitioned;
             let (permit, lock) = self.inner.acquire().await?;
             let took_over = lock.took_over;
-            // Held before the blocking read, so that a caller dropping this
-            // future still leaves a lock its after_access (or max_hold) frees.
-            self.inner.hold(permit, lock);
             let (inner, synced) = (self.inner.clone(), self.synced.clone());
-            let result =
-                blocking(move || inner.sync_partition(&synced, &partition, took_over)).await;
-            if result.is_err() {
+            // The lock goes along with the blocking read: if the caller drops
+            // this future (a timeout), it is released as soon as the read
+            // ends instead of waiting for max_hold.
+            let ((lock, permit), result) = blocking(move || {
+                let read = inner.sync_partition(&synced, &partition, took_over, always);
+                Ok(((lock, permit), read))
+            })
+            .await?;
+            match result {
+                // From here to after_access's first poll nothing is awaited
+                // by the engine, so a dropped call cannot strand the lock.
+                Ok(doc) => {
+                    self.inner.hold(lock, permit, owner);
+                    Ok(doc)
+                }
                 // The engine still calls after_access; it finds nothing held.
-                drop(self.inner.take_held());
+                Err(e) => {
+                    drop(lock);
+                    drop(permit);
+                    Err(e.into())
+                }
             }
-            Ok(result?)
         })
     }
 
@@ -53,12 +82,13 @@ impl CacheAccess for FileCache {
     ) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             let partition = partition_of(&args);
+            let owner = self.owner_of(&args);
             let doc = match document {
                 Some(d) if args.has_state_changed => Some(Buf::new(d.to_vec(), self.inner.wipes())),
                 _ => None,
             };
             let (inner, synced) = (self.inner.clone(), self.synced.clone());
-            match self.inner.take_held() {
+            match self.inner.take_held(&owner) {
                 Some(held) => {
                     let Some(doc) = doc else { return Ok(()) };
                     // The lock moves into the blocking task and is released

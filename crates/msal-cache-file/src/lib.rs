@@ -62,7 +62,8 @@ mod keystore;
 mod lock;
 
 pub use builder::{
-    DEFAULT_KEYRING_SERVICE, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_HOLD, Encryption, FileCacheBuilder,
+    DEFAULT_KEYRING_SERVICE, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_HOLD,
+    Encryption, FileCacheBuilder,
 };
 pub use cache::FileCache;
 pub use envelope::CacheKey;

@@ -82,7 +82,7 @@ impl FileLock {
 
     /// The lock file exists: take it over if its holder is gone.
     fn try_take_over(path: &Path) -> Result<Attempt, Error> {
-        let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        let mut file = match open_existing(path) {
             Ok(f) => f,
             // Released between our create and this open: try again at once.
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Attempt::Busy(None)),
@@ -158,6 +158,21 @@ impl Drop for FileLock {
             let _ = FileExt::unlock(&file);
         }
     }
+}
+
+/// Opens an existing lock file for a takeover. A symbolic link is refused
+/// (`ELOOP`): the takeover truncates and rewrites the file, which must never
+/// reach whatever a link planted in the cache directory points at.
+fn open_existing(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut opts,
+        // A bit pattern: O_NOFOLLOW is a small positive flag on every Unix.
+        i32::from_ne_bytes(rustix::fs::OFlags::NOFOLLOW.bits().to_ne_bytes()),
+    );
+    opts.open(path)
 }
 
 fn create_new(path: &Path) -> std::io::Result<File> {
@@ -293,5 +308,38 @@ mod tests {
             FileLock::try_acquire(&path).unwrap(),
             Attempt::Acquired(_)
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_lock_file_is_refused_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        // Old enough and pid-less: a regular file here would be taken over.
+        std::fs::write(&victim, b"precious").unwrap();
+        let old = SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(5);
+        File::options()
+            .write(true)
+            .open(&victim)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let path = dir.path().join("c.json.lockfile");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        match FileLock::try_acquire(&path) {
+            Err(Error::Io { op, .. }) => assert_eq!(op, "open lock file"),
+            other => panic!("a symlink must not be taken over: {other:?}"),
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(path.symlink_metadata().unwrap().file_type().is_symlink());
+
+        // The same file, not linked, is stale and taken over: the refusal
+        // above is the link's doing.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&victim, &path).unwrap();
+        let Attempt::Acquired(lock) = FileLock::try_acquire(&path).unwrap() else {
+            panic!("a stale regular lock file is taken over")
+        };
+        assert!(lock.took_over);
     }
 }

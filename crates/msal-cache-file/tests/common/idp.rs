@@ -1,11 +1,13 @@
 //! A tiny identity provider behind msal's `HttpClient` seam, for writers that
 //! go through the public API: it serves OIDC metadata and answers every
 //! refresh-token grant with a fresh access token named after the requested
-//! `api://tok/<name>` scope, for the user `uid`.
+//! `api://tok/<name>` scope, for the user `uid`; a client-credentials grant
+//! for `api://tok/<name>/.default` gets an app token named `<name>`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,25 +37,47 @@ pub fn uid(n: usize) -> String {
 pub struct Idp {
     uid: String,
     pub token_posts: AtomicUsize,
+    /// How long each token response takes.
+    delay: Duration,
 }
 
 impl Idp {
     pub fn new(uid: &str) -> Arc<Self> {
+        Self::slow(uid, Duration::ZERO)
+    }
+
+    /// An identity provider whose token responses take `delay`.
+    pub fn slow(uid: &str, delay: Duration) -> Arc<Self> {
         Arc::new(Self {
             uid: uid.to_owned(),
             token_posts: AtomicUsize::new(0),
+            delay,
         })
     }
 
     fn token_response(&self, form: &str) -> Option<String> {
-        let scope = url::form_urlencoded::parse(form.as_bytes())
-            .find(|(k, _)| k == "scope")?
-            .1
-            .into_owned();
+        let field = |name: &str| {
+            url::form_urlencoded::parse(form.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let scope = field("scope")?;
         let token = scope
             .split(' ')
             .find_map(|s| s.strip_prefix(SCOPE_PREFIX))?
             .to_owned();
+        if field("grant_type").as_deref() == Some("client_credentials") {
+            let name = token.strip_suffix("/.default").unwrap_or(&token);
+            return Some(
+                serde_json::json!({
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "ext_expires_in": 3600,
+                    "access_token": name,
+                })
+                .to_string(),
+            );
+        }
         let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
         let claims = serde_json::json!({
             "aud": CLIENT_ID,
@@ -125,7 +149,13 @@ impl HttpClient for Idp {
                 format!("unexpected request to {url}"),
             ))
         };
-        Box::pin(std::future::ready(result))
+        let delay = self.delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            result
+        })
     }
 }
 
