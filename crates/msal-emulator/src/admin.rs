@@ -12,7 +12,7 @@ use crate::certs::RegisteredCert;
 use crate::error::{EmulatorError, Result};
 use crate::faults::{Endpoint, Fault, RequestRecord};
 use crate::routes::AuthorityTenant;
-use crate::state::{DeviceCodeStatus, EmulatorState, InteractionRule};
+use crate::state::{DeviceCodeStatus, EmulatorState, InteractionRule, MAX_CLOCK_OFFSET_SECS};
 
 /// The claims challenge [`InteractionRequired::mfa`] sends by default.
 pub const DEFAULT_CLAIMS_CHALLENGE: &str = r#"{"access_token":{"capolids":{"essential":true,"values":["c1a1e5f0-0000-4000-8000-00000000ca01"]}}}"#;
@@ -101,7 +101,11 @@ impl Admin {
 
     /// Requests to all endpoints (admin requests excluded).
     pub fn total_requests(&self) -> u64 {
-        self.0.store().counters.values().sum()
+        self.0
+            .store()
+            .counters
+            .values()
+            .fold(0, |a, n| a.saturating_add(*n))
     }
 
     /// Zeroes the counters and clears the request log.
@@ -129,23 +133,36 @@ impl Admin {
     }
 
     /// The next `times` requests to `endpoint` get `fault` (queued after
-    /// faults already pending there).
+    /// faults already pending there). A [`Fault::Status`] outside 200..=599
+    /// is queued anyway and answers 500; use [`Admin::try_inject_fault`] to
+    /// have it refused.
     pub fn inject_fault(&self, endpoint: Endpoint, fault: Fault, times: u32) {
-        let mut s = self.0.store();
-        let q = s.faults.entry(endpoint).or_default();
-        for _ in 0..times {
-            q.push_back(fault.clone());
+        if let Err(reason) = fault.check() {
+            tracing::warn!(%reason, "injected fault will answer 500");
         }
+        self.0.store().push_fault(endpoint, fault, times);
     }
 
-    /// Faults still queued for `endpoint`.
+    /// Like [`Admin::inject_fault`], but refuses a fault that cannot be
+    /// served as asked.
+    ///
+    /// # Errors
+    /// [`EmulatorError::InvalidRequest`] for a [`Fault::Status`] outside
+    /// 200..=599.
+    pub fn try_inject_fault(&self, endpoint: Endpoint, fault: Fault, times: u32) -> Result<()> {
+        fault.check().map_err(EmulatorError::InvalidRequest)?;
+        self.0.store().push_fault(endpoint, fault, times);
+        Ok(())
+    }
+
+    /// Requests still to be answered by faults queued for `endpoint`.
     pub fn pending_faults(&self, endpoint: Endpoint) -> usize {
-        self.0.store().faults.get(&endpoint).map_or(0, |q| q.len())
+        self.0.store().pending_faults(endpoint)
     }
 
     /// Drops every queued fault.
     pub fn clear_faults(&self) {
-        self.0.store().faults.clear();
+        self.0.store().clear_faults();
     }
 
     /// Device codes issued so far.
@@ -345,10 +362,31 @@ impl Admin {
     }
 
     /// Moves the emulator's clock forward (codes, tokens and assertions
-    /// expire without sleeping).
+    /// expire without sleeping). The total offset stops at 100 years ahead:
+    /// a larger step moves the clock to that limit (see
+    /// [`Admin::try_advance_clock`] to be told instead).
     pub fn advance_clock(&self, by: Duration) {
-        self.0
-            .advance_clock(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        if self.0.advance_clock(secs, true) != Ok(false) {
+            tracing::warn!(seconds = by.as_secs(), "clock offset capped at 100 years");
+        }
+    }
+
+    /// Moves the emulator's clock forward like [`Admin::advance_clock`], but
+    /// refuses a step that would take the total offset past 100 years,
+    /// leaving the clock as it was. Returns the new time (Unix seconds).
+    ///
+    /// # Errors
+    /// [`EmulatorError::InvalidRequest`] when the offset would pass the limit.
+    pub fn try_advance_clock(&self, by: Duration) -> Result<u64> {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.0.advance_clock(secs, false).map_err(|wanted| {
+            EmulatorError::InvalidRequest(format!(
+                "advancing the clock by {} s would put it {wanted} s ahead of the system clock; the total offset is limited to {MAX_CLOCK_OFFSET_SECS} s (100 years)",
+                by.as_secs()
+            ))
+        })?;
+        Ok(self.0.now())
     }
 
     /// The emulator's time, Unix seconds.

@@ -10,28 +10,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EmulatorError, Result};
 
+/// Longest lifetime (or interval) a configuration may set: 10 years. Longer
+/// values test nothing a 10-year one does not, and keep every expiry the
+/// emulator computes far from integer limits.
+pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// Everything the emulator serves. Unknown fields in a file are rejected so
 /// a typo does not silently fall back to a default.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+// Defaults per field, not `Default::default()` (the demo directory): a file
+// starts empty, and `include_defaults` must not list the demo twice.
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EmulatorConfig {
     /// When true, the built-in demo tenant, users, apps and APIs are added
     /// to the ones listed here. A file starts empty unless it sets this.
+    #[serde(default)]
     pub include_defaults: bool,
     /// Directory tenants.
+    #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     /// Users who can sign in.
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     /// Client applications.
+    #[serde(default)]
     pub apps: Vec<AppConfig>,
     /// Resources (web APIs) with delegated scopes and app roles.
+    #[serde(default)]
     pub apis: Vec<ApiConfig>,
     /// Token and code lifetimes.
+    #[serde(default)]
     pub tokens: TokenSettings,
     /// Device code flow settings.
+    #[serde(default)]
     pub device_code: DeviceCodeSettings,
     /// Listening socket, host names and TLS.
+    #[serde(default)]
     pub server: ServerConfig,
 }
 
@@ -62,7 +77,9 @@ impl EmulatorConfig {
     /// otherwise. `include_defaults = true` merges the built-in directory.
     ///
     /// # Errors
-    /// [`EmulatorError::ConfigRead`] or [`EmulatorError::ConfigParse`].
+    /// [`EmulatorError::ConfigRead`], [`EmulatorError::ConfigParse`], or
+    /// [`EmulatorError::InvalidConfig`] (prefixed with the path) from
+    /// [`EmulatorConfig::validate`].
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::ConfigRead {
             path: path.to_path_buf(),
@@ -82,32 +99,83 @@ impl EmulatorConfig {
                 path: path.to_path_buf(),
                 message,
             },
+            EmulatorError::InvalidConfig(message) => {
+                EmulatorError::InvalidConfig(format!("{}: {message}", path.display()))
+            }
             other => other,
         })
+    }
+
+    /// Checks the settings no directory lookup covers: token, code and
+    /// device-code lifetimes must lie in 1 s ..= [`MAX_LIFETIME_SECS`]
+    /// (10 years), `ext_expires_extra_secs` and the device-code interval in
+    /// 0 ..= 10 years. Done by the file readers and by
+    /// [`crate::EmulatorState::new`].
+    ///
+    /// # Errors
+    /// [`EmulatorError::InvalidConfig`] naming the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.tokens;
+        let d = &self.device_code;
+        let checks: [(&str, u64, u64); 7] = [
+            (
+                "tokens.access_token_lifetime_secs",
+                t.access_token_lifetime_secs,
+                1,
+            ),
+            ("tokens.id_token_lifetime_secs", t.id_token_lifetime_secs, 1),
+            (
+                "tokens.refresh_token_lifetime_secs",
+                t.refresh_token_lifetime_secs,
+                1,
+            ),
+            (
+                "tokens.auth_code_lifetime_secs",
+                t.auth_code_lifetime_secs,
+                1,
+            ),
+            ("tokens.ext_expires_extra_secs", t.ext_expires_extra_secs, 0),
+            ("device_code.lifetime_secs", d.lifetime_secs, 1),
+            ("device_code.interval_secs", d.interval_secs, 0),
+        ];
+        for (field, value, min) in checks {
+            if !(min..=MAX_LIFETIME_SECS).contains(&value) {
+                return Err(EmulatorError::InvalidConfig(format!(
+                    "{field} = {value} is out of range: it must be between {min} and {MAX_LIFETIME_SECS} seconds (10 years)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Parses TOML text (see [`EmulatorConfig::from_file`]).
     ///
     /// # Errors
-    /// [`EmulatorError::ConfigParse`] with an empty path.
+    /// [`EmulatorError::ConfigParse`] with an empty path;
+    /// [`EmulatorError::InvalidConfig`] from [`EmulatorConfig::validate`].
     pub fn from_toml_str(text: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| EmulatorError::ConfigParse {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
-        Ok(config.with_defaults_if_asked())
+        let config = config.with_defaults_if_asked();
+        config.validate()?;
+        Ok(config)
     }
 
     /// Parses JSON text (see [`EmulatorConfig::from_file`]).
     ///
     /// # Errors
-    /// [`EmulatorError::ConfigParse`] with an empty path.
+    /// [`EmulatorError::ConfigParse`] with an empty path;
+    /// [`EmulatorError::InvalidConfig`] from [`EmulatorConfig::validate`].
     pub fn from_json_str(text: &str) -> Result<Self> {
         let config: Self = serde_json::from_str(text).map_err(|e| EmulatorError::ConfigParse {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
-        Ok(config.with_defaults_if_asked())
+        let config = config.with_defaults_if_asked();
+        config.validate()?;
+        Ok(config)
     }
 
     fn with_defaults_if_asked(mut self) -> Self {

@@ -55,6 +55,10 @@ pub enum EmulatorError {
     /// device code, an app).
     #[error("not found: {0}")]
     NotFound(String),
+    /// An admin call was given a value out of range (a clock offset past
+    /// 100 years, a fault status outside 200..=599, too many queued faults).
+    #[error("invalid admin request: {0}")]
+    InvalidRequest(String),
     /// An admin call was refused (for example approving a device code that
     /// was already redeemed).
     #[error("admin request refused: {0}")]

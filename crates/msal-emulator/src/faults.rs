@@ -35,13 +35,19 @@ pub enum Endpoint {
     Token,
     /// `/{tenant}/oauth2/v2.0/logout`.
     Logout,
+    /// The managed-identity endpoints of every emulated Azure host (IMDS,
+    /// Azure Arc, Service Fabric, App Service, Cloud Shell, Azure ML; see
+    /// [`crate::managed_identity`]). While none is queued here, faults
+    /// queued under [`Endpoint::Other`] apply to them too, as they did
+    /// before this endpoint existed.
+    ManagedIdentity,
     /// Anything else (404s). Admin requests are not counted.
     Other,
 }
 
 impl Endpoint {
     /// Every endpoint, in a fixed order.
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::OpenidConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Keys,
@@ -52,6 +58,7 @@ impl Endpoint {
         Endpoint::DeviceLogin,
         Endpoint::Token,
         Endpoint::Logout,
+        Endpoint::ManagedIdentity,
         Endpoint::Other,
     ];
 
@@ -68,12 +75,17 @@ impl Endpoint {
             Endpoint::DeviceLogin => "device_login",
             Endpoint::Token => "token",
             Endpoint::Logout => "logout",
+            Endpoint::ManagedIdentity => "managed_identity",
             Endpoint::Other => "other",
         }
     }
 
     /// Classifies a request path. `None` for the admin API.
     pub(crate) fn classify(path: &str) -> Option<Endpoint> {
+        // Exact paths: a trailing slash is a 404 there, counted as `Other`.
+        if crate::managed_identity::PATHS.contains(&path) {
+            return Some(Endpoint::ManagedIdentity);
+        }
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let ep = match segs.as_slice() {
             ["_admin", ..] => return None,
@@ -161,12 +173,27 @@ pub enum Fault {
 /// exhaust memory.
 const MAX_LARGE_BODY: usize = 64 << 20;
 
+/// Statuses a `Status` fault may answer with.
+const FAULT_STATUSES: std::ops::RangeInclusive<u16> = 200..=599;
+
 impl Fault {
     /// The delay to apply before answering normally, for `Delay`.
     pub(crate) fn delay(&self) -> Option<Duration> {
         match self {
             Fault::Delay { millis } => Some(Duration::from_millis(*millis)),
             _ => None,
+        }
+    }
+
+    /// Why this fault cannot be served as asked, if it cannot: a `Status`
+    /// outside 200..=599 (1xx are not final responses; below 100 and above
+    /// 599 are not HTTP statuses clients handle).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match self {
+            Fault::Status { status, .. } if !FAULT_STATUSES.contains(status) => Err(format!(
+                "fault status {status} is out of range: a status fault must be between 200 and 599"
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -228,8 +255,12 @@ impl Fault {
                 retry_after_secs,
                 error,
             } => {
-                let status =
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                // `Admin::inject_fault` queues unchecked faults: an out-of-range
+                // status answers 500 rather than an invalid response.
+                let status = StatusCode::from_u16(*status)
+                    .ok()
+                    .filter(|s| FAULT_STATUSES.contains(&s.as_u16()))
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut e = EntraError::new(
                     status,
                     error.as_deref().unwrap_or("server_error"),
@@ -289,6 +320,10 @@ mod tests {
         assert_eq!(c("/devicelogin"), Some(Endpoint::DeviceLogin));
         assert_eq!(c("/_admin/counters"), None);
         assert_eq!(c("/nope"), Some(Endpoint::Other));
+        for p in crate::managed_identity::PATHS {
+            assert_eq!(c(p), Some(Endpoint::ManagedIdentity), "{p}");
+            assert_eq!(c(&format!("{p}/")), Some(Endpoint::Other), "{p}/");
+        }
         for e in Endpoint::ALL {
             assert_eq!(e.as_str().parse::<Endpoint>().unwrap(), e);
         }

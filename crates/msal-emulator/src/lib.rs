@@ -52,8 +52,8 @@ use url::Url;
 pub use admin::{Admin, DEFAULT_CLAIMS_CHALLENGE, DeviceCodeInfo, InteractionRequired};
 pub use certs::ClientCertificate;
 pub use config::{
-    ApiConfig, AppConfig, AppKind, DeviceCodeSettings, EmulatorConfig, ServerConfig, TenantConfig,
-    TlsSettings, TokenSettings, UserConfig,
+    ApiConfig, AppConfig, AppKind, DeviceCodeSettings, EmulatorConfig, MAX_LIFETIME_SECS,
+    ServerConfig, TenantConfig, TlsSettings, TokenSettings, UserConfig,
 };
 pub use error::{EmulatorError, Result};
 pub use faults::{Endpoint, Fault, RequestRecord};
@@ -80,6 +80,12 @@ impl Emulator {
             .bind
             .clone()
             .unwrap_or_else(|| "127.0.0.1".into());
+        // A bare IPv6 address needs brackets before the port.
+        let bind = if bind.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{bind}]")
+        } else {
+            bind
+        };
         let addr = format!("{bind}:{}", config.server.port.unwrap_or(0));
         let tcp = TcpListener::bind(&addr)
             .await
@@ -253,6 +259,7 @@ impl EmulatorHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.state.store().arc_keys.clear();
         let tasks = std::mem::take(&mut self.tasks);
         for t in tasks {
             t.abort();
@@ -269,5 +276,9 @@ impl Drop for EmulatorHandle {
         for t in &self.tasks {
             t.abort();
         }
+        // Connections still open keep the state alive for a while; the key
+        // files in the shared temp dir go now (and any written later when
+        // the state itself is dropped).
+        self.state.store().arc_keys.clear();
     }
 }

@@ -2,6 +2,7 @@
 //! the first line of standard output, so scripts can read it.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,9 +20,10 @@ struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "MSAL_EMULATOR_PORT")]
     port: Option<u16>,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
+    /// Address to bind; overrides `server.bind` from the configuration file
+    /// (127.0.0.1 when neither is given).
+    #[arg(long)]
+    bind: Option<String>,
     /// Serve HTTPS with a certificate from a generated CA.
     #[arg(long)]
     tls: bool,
@@ -64,15 +66,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> msal_emulator::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => EmulatorConfig::from_file(path)?,
-        None => EmulatorConfig::default(),
-    };
+/// Lays the command-line options over the configuration: an option given
+/// wins, an option left out keeps the file's value.
+fn apply_args(config: &mut EmulatorConfig, args: &Args) {
     if let Some(port) = args.port {
         config.server.port = Some(port);
     }
-    config.server.bind = Some(args.bind.clone());
+    if let Some(bind) = &args.bind {
+        config.server.bind = Some(bind.clone());
+    }
     if args.tls || args.cert_out.is_some() || !args.tls_names.is_empty() {
         let mut tls: TlsSettings = config.server.tls.take().unwrap_or_default();
         tls.enabled = true;
@@ -82,7 +84,28 @@ async fn run(args: Args) -> msal_emulator::Result<()> {
         tls.extra_names.extend(args.tls_names.iter().cloned());
         config.server.tls = Some(tls);
     }
+}
+
+/// The warning for a listening address other machines may reach: the admin
+/// API has no authentication.
+fn exposure_warning(addr: SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "msal-emulator: WARNING: listening on {addr}, which is not a loopback address: anyone who can reach it can use the unauthenticated admin API (/_admin) to approve sign-ins, register certificates and move the clock"
+        )
+    })
+}
+
+async fn run(args: Args) -> msal_emulator::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => EmulatorConfig::from_file(path)?,
+        None => EmulatorConfig::default(),
+    };
+    apply_args(&mut config, &args);
     let handle = Emulator::start(config).await?;
+    if let Some(w) = exposure_warning(handle.addr()) {
+        eprintln!("{w}");
+    }
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", handle.base_url());
@@ -100,4 +123,50 @@ async fn run(args: Args) -> msal_emulator::Result<()> {
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_config() -> EmulatorConfig {
+        EmulatorConfig::from_toml_str("[server]\nbind = \"0.0.0.0\"\nport = 4000\n").unwrap()
+    }
+
+    #[test]
+    fn the_config_bind_stands_without_the_flag() {
+        let mut config = file_config();
+        apply_args(&mut config, &Args::parse_from(["msal-emulator"]));
+        assert_eq!(config.server.bind.as_deref(), Some("0.0.0.0"));
+        assert_eq!(config.server.port, Some(4000));
+        assert!(config.server.tls.is_none());
+    }
+
+    #[test]
+    fn flags_override_the_config() {
+        let mut config = file_config();
+        let args = Args::parse_from(["msal-emulator", "--bind", "127.0.0.2", "--port", "0"]);
+        apply_args(&mut config, &args);
+        assert_eq!(config.server.bind.as_deref(), Some("127.0.0.2"));
+        assert_eq!(config.server.port, Some(0));
+    }
+
+    #[test]
+    fn neither_flag_nor_config_leaves_bind_unset() {
+        let mut config = EmulatorConfig::default();
+        apply_args(&mut config, &Args::parse_from(["msal-emulator"]));
+        // `Emulator::start` then binds 127.0.0.1.
+        assert_eq!(config.server.bind, None);
+    }
+
+    #[test]
+    fn only_non_loopback_addresses_are_warned_about() {
+        for a in ["127.0.0.1:1", "[::1]:1"] {
+            assert_eq!(exposure_warning(a.parse().unwrap()), None, "{a}");
+        }
+        for a in ["0.0.0.0:1", "192.168.1.10:1", "[::]:1"] {
+            let w = exposure_warning(a.parse().unwrap()).expect(a);
+            assert!(w.contains("/_admin") && w.contains("loopback"), "{w}");
+        }
+    }
 }

@@ -53,7 +53,9 @@ pub(crate) struct Inner {
 pub(crate) struct Store {
     pub(crate) counters: BTreeMap<Endpoint, u64>,
     pub(crate) requests: VecDeque<RequestRecord>,
-    pub(crate) faults: HashMap<Endpoint, VecDeque<Fault>>,
+    /// Queued faults per endpoint, each with how many requests it still
+    /// answers (a count, not copies: `times` may be `u32::MAX`).
+    faults: HashMap<Endpoint, VecDeque<(Fault, u32)>>,
     pub(crate) auth_codes: HashMap<String, AuthCode>,
     pub(crate) device_codes: Vec<DeviceCodeRecord>,
     pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
@@ -63,15 +65,22 @@ pub(crate) struct Store {
     pub(crate) consents: HashMap<(String, String), BTreeMap<String, BTreeSet<String>>>,
     pub(crate) interaction_rules: Vec<InteractionRule>,
     pub(crate) extra_certs: HashMap<String, Vec<RegisteredCert>>,
+    /// Azure Arc challenge key files on disk (removed when dropped).
+    pub(crate) arc_keys: crate::managed_identity::ArcKeys,
     next_request_id: u64,
 }
+
+/// How far `Admin::advance_clock` may move the emulator's clock in total,
+/// either way: 100 years. Token lifetimes are at most 10 years, so every
+/// time the emulator computes stays far from `u64` limits.
+pub(crate) const MAX_CLOCK_OFFSET_SECS: i64 = 100 * 365 * 24 * 3600;
 
 /// Records kept for the admin `requests` list.
 const MAX_REQUEST_RECORDS: usize = 10_000;
 
 impl Store {
     pub(crate) fn next_request_id(&mut self) -> u64 {
-        self.next_request_id += 1;
+        self.next_request_id = self.next_request_id.saturating_add(1);
         self.next_request_id
     }
 
@@ -80,6 +89,50 @@ impl Store {
             self.requests.pop_front();
         }
         self.requests.push_back(r);
+    }
+
+    /// Queues `fault` for the next `times` requests to `endpoint`.
+    pub(crate) fn push_fault(&mut self, endpoint: Endpoint, fault: Fault, times: u32) {
+        if times > 0 {
+            self.faults
+                .entry(endpoint)
+                .or_default()
+                .push_back((fault, times));
+        }
+    }
+
+    /// Takes the next fault for a request to `endpoint`. Managed-identity
+    /// requests fall back on faults queued under `Other`, where they were
+    /// counted before they had an endpoint of their own.
+    pub(crate) fn take_fault(&mut self, endpoint: Endpoint) -> Option<Fault> {
+        let own = self.faults.get(&endpoint).is_some_and(|q| !q.is_empty());
+        let from = if !own && endpoint == Endpoint::ManagedIdentity {
+            Endpoint::Other
+        } else {
+            endpoint
+        };
+        let q = self.faults.get_mut(&from)?;
+        let (fault, left) = q.front_mut()?;
+        let fault = fault.clone();
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            q.pop_front();
+        }
+        Some(fault)
+    }
+
+    /// Requests still to be answered by faults queued for `endpoint`.
+    pub(crate) fn pending_faults(&self, endpoint: Endpoint) -> usize {
+        self.faults.get(&endpoint).map_or(0, |q| {
+            q.iter()
+                .map(|(_, n)| usize::try_from(*n).unwrap_or(usize::MAX))
+                .fold(0, usize::saturating_add)
+        })
+    }
+
+    /// Drops every queued fault.
+    pub(crate) fn clear_faults(&mut self) {
+        self.faults.clear();
     }
 
     pub(crate) fn finish_record(&mut self, id: u64, status: u16, faulted: bool) {
@@ -191,6 +244,7 @@ impl EmulatorState {
     /// [`EmulatorError::InvalidConfig`] for an inconsistent configuration,
     /// [`EmulatorError::Crypto`] if the key cannot be generated.
     pub fn new(config: EmulatorConfig, base_url: &Url) -> Result<Self> {
+        config.validate()?;
         let dir = Directory::build(&config)?;
         let key = SigningKey::generate()?;
         let host = base_url
@@ -257,13 +311,32 @@ impl EmulatorState {
     pub(crate) fn now(&self) -> u64 {
         let sys = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        (sys + self.0.clock_offset.load(Ordering::SeqCst)).max(0) as u64
+        let t = sys.saturating_add(self.0.clock_offset.load(Ordering::SeqCst));
+        u64::try_from(t).unwrap_or(0)
     }
 
-    pub(crate) fn advance_clock(&self, secs: i64) {
-        self.0.clock_offset.fetch_add(secs, Ordering::SeqCst);
+    /// Adds `secs` to the clock offset. When the total would pass
+    /// [`MAX_CLOCK_OFFSET_SECS`] either way, `saturate` pins it at the limit
+    /// (`Ok(true)`); otherwise the offset is left alone and `Err` carries the
+    /// offset the call would have reached (saturated to `i64`).
+    pub(crate) fn advance_clock(&self, secs: i64, saturate: bool) -> Result<bool, i64> {
+        let mut wanted = 0;
+        self.0
+            .clock_offset
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+                wanted = cur.saturating_add(secs);
+                if wanted.unsigned_abs() <= MAX_CLOCK_OFFSET_SECS.unsigned_abs() {
+                    Some(wanted)
+                } else if saturate {
+                    Some(wanted.clamp(-MAX_CLOCK_OFFSET_SECS, MAX_CLOCK_OFFSET_SECS))
+                } else {
+                    None
+                }
+            })
+            .map(|_| wanted.unsigned_abs() > MAX_CLOCK_OFFSET_SECS.unsigned_abs())
+            .map_err(|_| wanted)
     }
 
     /// The `iss` of tokens for `tenant_id`.

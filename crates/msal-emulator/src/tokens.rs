@@ -72,7 +72,7 @@ fn lifetimes(state: &EmulatorState, out: &mut Map<String, Value>) -> u64 {
     out.insert("expires_in".into(), json!(life));
     out.insert(
         "ext_expires_in".into(),
-        json!(life + t.ext_expires_extra_secs),
+        json!(life.saturating_add(t.ext_expires_extra_secs)),
     );
     if life >= REFRESH_IN_THRESHOLD {
         out.insert("refresh_in".into(), json!(life / 2));
@@ -143,7 +143,7 @@ pub(crate) fn user_token_response(
         "iss": iss,
         "iat": now,
         "nbf": now,
-        "exp": now + life,
+        "exp": now.saturating_add(life),
         "aio": random_string(24),
         "azp": g.client.client_id,
         "azpacr": g.azpacr,
@@ -169,7 +169,7 @@ pub(crate) fn user_token_response(
                 username: g.user.username.clone(),
                 client_id: g.client.client_id.clone(),
                 family_id: g.client.family_id.clone(),
-                expires_at: now + state.0.config.tokens.refresh_token_lifetime_secs,
+                expires_at: now.saturating_add(state.0.config.tokens.refresh_token_lifetime_secs),
                 revoked: false,
                 redeemed: false,
             },
@@ -182,7 +182,7 @@ pub(crate) fn user_token_response(
             "iss": state.issuer(&g.tenant_id),
             "iat": now,
             "nbf": now,
-            "exp": now + state.0.config.tokens.id_token_lifetime_secs,
+            "exp": now.saturating_add(state.0.config.tokens.id_token_lifetime_secs),
             "name": g.user.display_name,
             "oid": oid,
             "preferred_username": g.user.username,
@@ -243,7 +243,7 @@ pub(crate) fn app_token_response(
         "iss": state.issuer(tenant_id),
         "iat": now,
         "nbf": now,
-        "exp": now + life,
+        "exp": now.saturating_add(life),
         "aio": random_string(24),
         "azp": client.client_id,
         "azpacr": azpacr,

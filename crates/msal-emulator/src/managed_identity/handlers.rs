@@ -1,7 +1,5 @@
 //! The handlers, one per source.
 
-use std::path::{Component, Path, PathBuf};
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -11,10 +9,8 @@ use serde_json::json;
 use super::wire::{
     Shape, get, header_is, identity, json_response, mint, params, refuse, resource, signing_failed,
 };
-use super::{
-    IDENTITY_HEADER, MSI_SECRET, SYSTEM_ASSIGNED, TOKEN_LIFETIME_SECS, USER_ASSIGNED, sanitize,
-};
-use crate::state::{EmulatorState, random_string};
+use super::{IDENTITY_HEADER, MSI_SECRET, SYSTEM_ASSIGNED, TOKEN_LIFETIME_SECS, USER_ASSIGNED};
+use crate::state::EmulatorState;
 
 /// IMDS, Azure Arc and Service Fabric share a path; the api-version says which.
 pub(super) async fn imds_like(
@@ -129,7 +125,8 @@ fn arc(state: &EmulatorState, method: &Method, headers: &HeaderMap, raw: &str) -
         .and_then(|v| v.strip_prefix("Basic "))
         .map(str::trim);
     let Some(secret) = presented else {
-        return match new_key_file(&dir) {
+        let issued = state.store().arc_keys.issue(&dir, state.now());
+        return match issued {
             Ok(path) => {
                 let mut resp = refuse(
                     Shape::OAuth,
@@ -150,7 +147,8 @@ fn arc(state: &EmulatorState, method: &Method, headers: &HeaderMap, raw: &str) -
             ),
         };
     };
-    if !take_key(&dir, secret) {
+    let redeemed = state.store().arc_keys.redeem(secret, state.now());
+    if !redeemed {
         return refuse(
             Shape::OAuth,
             StatusCode::UNAUTHORIZED,
@@ -168,38 +166,6 @@ fn arc(state: &EmulatorState, method: &Method, headers: &HeaderMap, raw: &str) -
         ),
         None => signing_failed(),
     }
-}
-
-/// Writes a fresh key file into `dir`; returns its path.
-fn new_key_file(dir: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}.key", sanitize(&random_string(12))));
-    std::fs::write(&path, random_string(32))?;
-    Ok(path)
-}
-
-/// Whether `secret` is the content of a key file in `dir`; that file is removed (single use).
-fn take_key(dir: &Path, secret: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let plain = path.components().all(|c| {
-            matches!(
-                c,
-                Component::Normal(_) | Component::RootDir | Component::Prefix(_)
-            )
-        });
-        if plain
-            && path.extension().is_some_and(|e| e == "key")
-            && std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == secret)
-        {
-            let _ = std::fs::remove_file(&path);
-            return true;
-        }
-    }
-    false
 }
 
 fn service_fabric(

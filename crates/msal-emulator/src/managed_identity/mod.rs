@@ -19,8 +19,10 @@
 //! = the resource, `appid` = the identity's client id, `oid` = its object
 //! id, `xms_mirid` = its resource id, valid for [`TOKEN_LIFETIME_SECS`].
 //! [`EmulatorHandle::managed_identity_env`] gives the variables a host sets.
-//! Requests count under [`Endpoint::Other`](crate::Endpoint::Other) and take
-//! its injected faults.
+//! Requests count under
+//! [`Endpoint::ManagedIdentity`](crate::Endpoint::ManagedIdentity) and take
+//! the faults injected there (or, while none is queued there, those queued
+//! under [`Endpoint::Other`](crate::Endpoint::Other)).
 
 use std::path::PathBuf;
 
@@ -30,10 +32,12 @@ use axum::routing::any;
 use crate::state::EmulatorState;
 use crate::{Admin, EmulatorHandle};
 
+mod arc_keys;
 mod handlers;
 mod probe;
 mod wire;
 
+pub(crate) use arc_keys::ArcKeys;
 use handlers::{app_service, azure_ml, cloud_shell, imds_like};
 use probe::server_thumbprint;
 
@@ -51,6 +55,10 @@ pub const APP_SERVICE_PATH: &str = "/msi/token";
 pub const CLOUD_SHELL_PATH: &str = "/oauth2/token";
 /// Azure ML's path.
 pub const AZURE_ML_PATH: &str = "/azureml/msi/token";
+
+/// Every managed-identity path, counted and faulted as
+/// [`Endpoint::ManagedIdentity`](crate::Endpoint::ManagedIdentity).
+pub(crate) const PATHS: [&str; 4] = [IMDS_PATH, APP_SERVICE_PATH, CLOUD_SHELL_PATH, AZURE_ML_PATH];
 
 /// A managed identity the emulated hosts know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +122,9 @@ pub(crate) fn routes() -> Router<EmulatorState> {
 impl Admin {
     /// Where the emulated Arc agent writes its challenge key files (one
     /// directory per emulator). Give it to the client as its Arc key directory.
+    /// At most 64 files are there at once (the oldest go first); each is
+    /// removed once used or after 5 minutes (emulator clock), and all of them,
+    /// with the directory when it is left empty, when the emulator stops.
     pub fn arc_key_directory(&self) -> PathBuf {
         // One directory per emulator: named after its (random) signing key.
         let jwk = self.0.0.key.jwk("");
@@ -121,13 +132,12 @@ impl Admin {
         std::env::temp_dir().join(format!("msal-emulator-arc-{}", sanitize(kid)))
     }
 
-    /// How many requests reached the managed-identity endpoints (faulted ones included).
+    /// How many requests reached the managed-identity endpoints (faulted
+    /// ones included) since start or the last counter reset: the
+    /// [`Endpoint::ManagedIdentity`](crate::Endpoint::ManagedIdentity)
+    /// counter, which, unlike the request log, has no cap.
     pub fn managed_identity_requests(&self) -> usize {
-        let paths = [IMDS_PATH, APP_SERVICE_PATH, CLOUD_SHELL_PATH, AZURE_ML_PATH];
-        self.requests()
-            .iter()
-            .filter(|r| paths.contains(&r.path.as_str()))
-            .count()
+        usize::try_from(self.request_count(crate::Endpoint::ManagedIdentity)).unwrap_or(usize::MAX)
     }
 }
 

@@ -113,7 +113,7 @@ pub(super) fn mint(
     resource: &str,
 ) -> Option<(String, u64, u64)> {
     let now = state.now();
-    let exp = now + TOKEN_LIFETIME_SECS;
+    let exp = now.saturating_add(TOKEN_LIFETIME_SECS);
     let claims = json!({
         "aud": resource,
         "iss": format!("https://sts.windows.net/{TENANT_ID}/"),

@@ -100,13 +100,13 @@ fn one() -> u32 {
 
 async fn inject_fault(State(s): State<EmulatorState>, body: Bytes) -> Response {
     match parse::<FaultBody>(&body) {
-        Ok(f) => {
-            s.admin().inject_fault(f.endpoint, f.fault, f.times);
-            reply(
+        Ok(f) => match s.admin().try_inject_fault(f.endpoint, f.fault, f.times) {
+            Ok(()) => reply(
                 StatusCode::OK,
                 json!({"pending": s.admin().pending_faults(f.endpoint)}),
-            )
-        }
+            ),
+            Err(e) => fail(&e),
+        },
         Err(r) => r,
     }
 }
@@ -206,10 +206,10 @@ struct ClockBody {
 
 async fn advance_clock(State(s): State<EmulatorState>, body: Bytes) -> Response {
     match parse::<ClockBody>(&body) {
-        Ok(b) => {
-            s.admin().advance_clock(Duration::from_secs(b.seconds));
-            reply(StatusCode::OK, json!({"now": s.admin().now_unix()}))
-        }
+        Ok(b) => match s.admin().try_advance_clock(Duration::from_secs(b.seconds)) {
+            Ok(now) => reply(StatusCode::OK, json!({"now": now})),
+            Err(e) => fail(&e),
+        },
         Err(r) => r,
     }
 }

@@ -24,6 +24,11 @@ pub(crate) const JWT_BEARER_ASSERTION: &str =
 /// Clock skew Entra tolerates on assertions.
 const SKEW: u64 = 300;
 
+/// 9999-12-31 23:59:59Z, the latest instant Entra's clock can represent
+/// (.NET's `DateTime.MaxValue`). An assertion's `exp` or `nbf` beyond it is
+/// refused as out of range.
+const MAX_JWT_TIME: u64 = 253_402_300_799;
+
 /// How the client proved itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ClientAuth {
@@ -137,7 +142,11 @@ fn check_times(ctx: &RequestCtx, claims: &Value, code: u32, what: &str) -> Resul
     let now = ctx.now;
     let exp = claims.get("exp").and_then(Value::as_u64);
     let nbf = claims.get("nbf").and_then(Value::as_u64);
-    let ok = exp.is_some_and(|e| e + SKEW > now) && nbf.is_none_or(|n| n <= now + SKEW);
+    // A time past what Entra can represent is no time at all: refused
+    // rather than treated as "never expires".
+    let representable = |t: u64| t <= MAX_JWT_TIME;
+    let ok = exp.is_some_and(|e| representable(e) && e.saturating_add(SKEW) > now)
+        && nbf.is_none_or(|n| representable(n) && n <= now.saturating_add(SKEW));
     if ok {
         Ok(())
     } else {
@@ -271,7 +280,7 @@ pub(crate) fn verify_user_assertion(
     })?;
     let claims = data.claims;
     let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-    if exp + SKEW <= ctx.now {
+    if exp.saturating_add(SKEW) <= ctx.now {
         return Err(bad(
             500133,
             "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.",

@@ -52,7 +52,7 @@ fn handle(ctx: &RequestCtx, method: &Method, body: &[u8]) -> Result<Value, Entra
         client_id: app.client_id.clone(),
         tenant_segment: ctx.tenant_segment.clone(),
         scope: scope.to_string(),
-        expires_at: ctx.now + settings.lifetime_secs,
+        expires_at: ctx.now.saturating_add(settings.lifetime_secs),
         last_poll: None,
         status: DeviceCodeStatus::Pending,
     });

@@ -131,7 +131,11 @@ pub(crate) fn authorization_code(
                 "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
             ));
         }
-        if rec.issued_at + ctx.state.0.config.tokens.auth_code_lifetime_secs <= ctx.now {
+        if rec
+            .issued_at
+            .saturating_add(ctx.state.0.config.tokens.auth_code_lifetime_secs)
+            <= ctx.now
+        {
             return Err(invalid_grant(
                 70008,
                 "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
@@ -311,7 +315,7 @@ pub(crate) fn device_code(
                 let too_soon = settings.enforce_interval
                     && rec
                         .last_poll
-                        .is_some_and(|t| t + settings.interval_secs > ctx.now);
+                        .is_some_and(|t| t.saturating_add(settings.interval_secs) > ctx.now);
                 rec.last_poll = Some(ctx.now);
                 return Err(if too_soon {
                     EntraError::bad_request(

@@ -1,6 +1,6 @@
 //! The HTTP surface: [`router`] wires the protocol routes, the sign-in
 //! pages and the admin API, behind a layer that counts requests and applies
-//! injected faults.
+//! injected faults, itself behind one that turns a panic into a 500.
 
 pub(crate) mod admin_http;
 pub(crate) mod authorize;
@@ -12,6 +12,11 @@ pub(crate) mod grants;
 pub(crate) mod html;
 pub(crate) mod signin;
 pub(crate) mod token;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -34,6 +39,11 @@ const BODY_LIMIT: usize = 1 << 20;
 /// sign-in pages and `/_admin`. Use it with `tower::ServiceExt::oneshot` to
 /// test without a socket, or serve it yourself.
 pub fn router(state: EmulatorState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `extra` routes merged in, under the same layers.
+fn router_with(state: EmulatorState, extra: Router<EmulatorState>) -> Router {
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -57,9 +67,56 @@ pub fn router(state: EmulatorState) -> Router {
         .route("/", get(html::home))
         .nest("/_admin", admin_http::router())
         .merge(crate::managed_identity::routes())
+        .merge(extra)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), observe))
+        .layer(from_fn_with_state(state.clone(), catch_panic))
         .with_state(state)
+}
+
+/// Answers Entra's 500 `server_error` when anything below panics, so a bug
+/// costs the client one failed request, not a dropped connection.
+async fn catch_panic(State(state): State<EmulatorState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let ctx = RequestCtx::from_parts(&parts, &state);
+    let run = next.run(Request::from_parts(parts, body));
+    match (CatchUnwind(Box::pin(run))).await {
+        Ok(resp) => resp,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, trace_id = %ctx.trace_id, "request handler panicked");
+            EntraError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                50000,
+                "There was an error issuing a token or an issue with our sign-in service.",
+            )
+            .response(&ctx)
+        }
+    }
+}
+
+/// Polls a future, turning a panic inside it into `Err(payload)`.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.get_mut().0.as_mut();
+        // The future is not polled again after a panic, so no broken
+        // invariant inside it can be observed; shared state behind a mutex
+        // recovers from poisoning (see `EmulatorState::store`).
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
 }
 
 async fn not_found(ctx: RequestCtx) -> Response {
@@ -96,8 +153,9 @@ async fn observe(State(state): State<EmulatorState>, req: Request, next: Next) -
     };
     let (fault, id) = {
         let mut s = state.store();
-        *s.counters.entry(endpoint).or_default() += 1;
-        let fault = s.faults.get_mut(&endpoint).and_then(|q| q.pop_front());
+        let n = s.counters.entry(endpoint).or_default();
+        *n = n.saturating_add(1);
+        let fault = s.take_fault(endpoint);
         let id = s.next_request_id();
         s.record(RequestRecord {
             id,
@@ -218,5 +276,57 @@ impl AuthorityTenant {
                 client_id
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_an_entra_500() {
+        let state = EmulatorState::new(
+            crate::EmulatorConfig::default(),
+            &"http://127.0.0.1:1".parse().unwrap(),
+        )
+        .unwrap();
+        let extra = Router::new().route(
+            "/_test/boom",
+            get(|| async {
+                let v: Vec<u8> = Vec::new();
+                // Out of bounds: a handler bug.
+                v[usize::from(v.is_empty())].to_string()
+            }),
+        );
+        let app = router_with(state.clone(), extra);
+        let req = Request::builder()
+            .uri("/_test/boom")
+            .header("client-request-id", "5f4a9c4e-1111-4222-8333-444455556666")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 16).await.unwrap()).unwrap();
+        assert_eq!(body["error"], "server_error", "{body}");
+        assert_eq!(body["error_codes"][0], 50000, "{body}");
+        assert_eq!(
+            body["correlation_id"], "5f4a9c4e-1111-4222-8333-444455556666",
+            "{body}"
+        );
+        let desc = body["error_description"].as_str().unwrap();
+        assert!(desc.starts_with("AADSTS50000: "), "{desc}");
+        for k in ["trace_id", "timestamp"] {
+            assert!(body[k].is_string(), "{k} in {body}");
+        }
+        // The server keeps serving, the store included.
+        let req = Request::builder()
+            .uri("/common/discovery/v2.0/keys")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(state.admin().request_count(crate::Endpoint::Keys), 1);
     }
 }

@@ -201,7 +201,7 @@ pub(crate) async fn login(ctx: RequestCtx, body: Bytes) -> Response {
     };
     let flow_id = params.get("flow").unwrap_or("").to_string();
     let flow = ctx.state.store().flows.get(&flow_id).cloned();
-    let Some(flow) = flow.filter(|f| f.created + FLOW_LIFETIME > ctx.now) else {
+    let Some(flow) = flow.filter(|f| f.created.saturating_add(FLOW_LIFETIME) > ctx.now) else {
         return expired_flow(&ctx);
     };
     let app_name = ctx
@@ -253,7 +253,7 @@ pub(crate) async fn consent(ctx: RequestCtx, body: Bytes) -> Response {
     };
     let flow_id = params.get("flow").unwrap_or("").to_string();
     let flow = ctx.state.store().flows.remove(&flow_id);
-    let Some(flow) = flow.filter(|f| f.created + FLOW_LIFETIME > ctx.now) else {
+    let Some(flow) = flow.filter(|f| f.created.saturating_add(FLOW_LIFETIME) > ctx.now) else {
         return expired_flow(&ctx);
     };
     let Some(username) = flow.username.clone() else {
