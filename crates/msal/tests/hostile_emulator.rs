@@ -148,8 +148,17 @@ async fn every_fault_on_a_first_sign_in_or_device_code_poll_is_typed_and_saves_n
         assert!(expected(&fault, &e), "password grant, {fault:?} gave {e:?}");
         emu.admin().clear_faults();
 
-        // Device code: the fault hits the poll after the user approved.
-        emu.admin().inject_fault(Endpoint::Token, fault.clone(), 2);
+        // Device code: the fault hits the poll after the user approved. A
+        // busy server (429, 5xx) is ridden out for a few polls, so for those
+        // the fault stays until the flow gives up.
+        let busy = matches!(
+            fault,
+            Fault::InternalServerError
+                | Fault::ServiceUnavailable { .. }
+                | Fault::TooManyRequests { .. }
+        );
+        emu.admin()
+            .inject_fault(Endpoint::Token, fault.clone(), if busy { 1_000 } else { 2 });
         let admin = emu.admin();
         let e = tokio::time::timeout(
             HANG,
@@ -167,5 +176,28 @@ async fn every_fault_on_a_first_sign_in_or_device_code_poll_is_typed_and_saves_n
         emu.admin().clear_faults();
         assert_eq!(hooks.snapshot(), (Vec::new(), 0), "{fault:?}");
         assert!(app.accounts().await.unwrap().is_empty());
+
+        if busy {
+            // A short outage while the user signs in does not lose the sign-in.
+            let hooks = Arc::new(DocHooks::default());
+            let app2 = crate::app(&emu, &hooks, &Arc::new(ManualClock::at_unix(now())));
+            emu.admin().inject_fault(Endpoint::Token, fault.clone(), 2);
+            let admin = emu.admin();
+            let r = tokio::time::timeout(
+                HANG,
+                app2.acquire_token_with_device_code(SCOPES, move |i| {
+                    admin
+                        .approve_device_code(&i.user_code, defaults::USER)
+                        .unwrap();
+                })
+                .into_future(),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{fault:?}: hung"))
+            .unwrap_or_else(|e| panic!("device code after a short {fault:?}: {e:?}"));
+            assert_eq!(r.source(), TokenSource::IdentityProvider);
+            assert_eq!(app2.accounts().await.unwrap().len(), 1);
+            emu.admin().clear_faults();
+        }
     }
 }

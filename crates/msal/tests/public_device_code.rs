@@ -224,3 +224,69 @@ async fn reserved_scopes_are_rejected_before_any_request() {
     assert!(matches!(e, Error::Config(_)), "{e:?}");
     assert_eq!(s.http.request_count(), 0);
 }
+
+#[tokio::test]
+async fn pending_sent_with_a_200_and_short_outages_keep_the_flow_polling() {
+    let s = setup();
+    expect_metadata(&s.http, &s.tenant);
+    s.http.expect(
+        Expect::post(&devicecode_url(&s.tenant)),
+        Reply::json(200, &device_json(900, 5)),
+    );
+    // Some providers answer authorization_pending with a 200.
+    s.http.expect(
+        poll_for(&s.tenant),
+        Reply::json(200, r#"{"error":"authorization_pending"}"#),
+    );
+    // No connection (the transport retries once), then a busy server.
+    for _ in 0..2 {
+        s.http.expect(
+            poll_for(&s.tenant),
+            Reply::fail(msal::http::TransportErrorKind::Connect, "reset"),
+        );
+    }
+    for _ in 0..2 {
+        s.http.expect(
+            poll_for(&s.tenant),
+            Reply::json(503, r#"{"error":"temporarily_unavailable"}"#),
+        );
+    }
+    s.http.expect(
+        poll_for(&s.tenant),
+        Reply::json(200, &token_json("AT-1", "RT-1", &s.tenant, 3600, None)),
+    );
+    let r = s
+        .app
+        .acquire_token_with_device_code(&["User.Read"], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(r.access_token().expose_secret(), "AT-1");
+    s.http.assert_consumed();
+}
+
+#[tokio::test]
+async fn a_server_that_stays_down_ends_the_flow_with_its_error() {
+    let s = setup();
+    expect_metadata(&s.http, &s.tenant);
+    s.http.expect(
+        Expect::post(&devicecode_url(&s.tenant)),
+        Reply::json(200, &device_json(900, 5)),
+    );
+    for _ in 0..40 {
+        s.http.expect(
+            poll_for(&s.tenant),
+            Reply::json(500, r#"{"error":"server_error"}"#),
+        );
+    }
+    let e = s
+        .app
+        .acquire_token_with_device_code(&["User.Read"], |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Service(se) if se.status == Some(500)),
+        "{e:?}"
+    );
+    // Polls ridden out, each retried once by the transport, then the last.
+    assert!(s.http.request_count() < 2 + 40, "gave up");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Cancel, UserGrant, cancellable, decorated};
 use crate::app::{AuthenticationResult, Engine, Partition, Store};
 use crate::error::{Error, Result};
-use crate::http::BoxFuture;
+use crate::http::{BoxFuture, TransportErrorKind};
 use crate::protocol::device_code::{self, DeviceCodeInfo};
 use crate::protocol::token::{self, TokenForm};
 use crate::protocol::{errors, grant};
@@ -99,6 +99,7 @@ impl DeviceCodeRequest {
 
         let started = engine.clock.now();
         let mut interval = auth.info.interval;
+        let mut failures = 0u32;
         loop {
             // Never wait past the code's expiry, whatever interval the server asked for.
             let waited = engine
@@ -122,30 +123,49 @@ impl DeviceCodeRequest {
             let mut poll = TokenForm::grant(grant::DEVICE_CODE, &engine.client_id, &scope);
             poll.set("device_code", auth.device_code.expose_secret());
             poll.set_opt("claims", claims.as_deref());
-            let response = engine
+            let response = match engine
                 .transport
                 .post_form(&metadata.token_endpoint, &poll.pairs(), &[], Throttle::None)
-                .await?;
-            if !response.status().is_success() {
-                if let Some(e) = service_error(&response) {
-                    match e.error.as_str() {
-                        "authorization_pending" => continue,
-                        "slow_down" => {
-                            interval = interval.saturating_add(SLOW_DOWN_STEP);
-                            tracing::debug!(
-                                interval_secs = interval.as_secs(),
-                                "device code: slow_down"
-                            );
-                            continue;
-                        }
-                        "expired_token" | "code_expired" => return Err(expired()),
-                        "access_denied" | "authorization_declined" => {
-                            return Err(Error::Cancelled(
-                                "the user declined the device-code sign-in".into(),
-                            ));
-                        }
-                        _ => return Err(errors::from_service(e)),
+                .await
+            {
+                Ok(r) => r,
+                // The user may be half-way through signing in: a network blip
+                // in a 15-minute wait is worth riding out, a few times.
+                Err(Error::Transport(t))
+                    if t.kind == TransportErrorKind::Connect && failures < MAX_POLL_FAILURES =>
+                {
+                    failures += 1;
+                    tracing::debug!(failures, error = %t, "device code: poll failed; polling on");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let status = response.status().as_u16();
+            if (status == 429 || status >= 500) && failures < MAX_POLL_FAILURES {
+                failures += 1;
+                tracing::debug!(status, failures, "device code: server busy; polling on");
+                continue;
+            }
+            failures = 0;
+            // Some providers send OAuth errors (even authorization_pending) with a 200.
+            if let Some(e) = service_error(&response) {
+                match e.error.as_str() {
+                    "authorization_pending" => continue,
+                    "slow_down" => {
+                        interval = interval.saturating_add(SLOW_DOWN_STEP);
+                        tracing::debug!(
+                            interval_secs = interval.as_secs(),
+                            "device code: slow_down"
+                        );
+                        continue;
                     }
+                    "expired_token" | "code_expired" => return Err(expired()),
+                    "access_denied" | "authorization_declined" => {
+                        return Err(Error::Cancelled(
+                            "the user declined the device-code sign-in".into(),
+                        ));
+                    }
+                    _ => return Err(errors::from_service(e)),
                 }
             }
             let parsed = token::parse_response(&response)?;
@@ -175,6 +195,10 @@ impl DeviceCodeRequest {
         }
     }
 }
+
+/// Consecutive failed polls (no connection, 429, 5xx) ridden out before
+/// the flow gives up.
+const MAX_POLL_FAILURES: u32 = 5;
 
 fn expired() -> Error {
     Error::Cancelled("the device code expired before the user signed in".into())
