@@ -190,3 +190,46 @@ fn public_futures_are_send() {
 }
 
 use std::future::IntoFuture;
+
+#[tokio::test]
+async fn a_caller_giving_up_does_not_start_a_second_refresh() {
+    let (s, open, account) = gated_app().await;
+    s.clock.advance(Duration::from_secs(3601));
+    open.send(false).unwrap();
+    s.http.expect(
+        refresh_post(&s.tenant, "RT-1"),
+        Reply::json(200, &token_json("AT-2", "RT-2", &s.tenant, 3600, None)),
+    );
+    let first = tokio::spawn(
+        s.app
+            .acquire_token_silent(&["User.Read"], &account)
+            .into_future(),
+    );
+    let second = tokio::spawn(
+        s.app
+            .acquire_token_silent(&["User.Read"], &account)
+            .into_future(),
+    );
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    // The first caller gives up (its own timeout, say) while the refresh is out.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    // A newcomer joins the flight still in the air instead of starting another.
+    let third = tokio::spawn(
+        s.app
+            .acquire_token_silent(&["User.Read"], &account)
+            .into_future(),
+    );
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    open.send(true).unwrap();
+    for c in [second, third] {
+        let r = c.await.unwrap().unwrap();
+        assert_eq!(r.access_token().expose_secret(), "AT-2");
+    }
+    assert_eq!(s.http.request_count(), 3, "metadata, sign-in, ONE refresh");
+    s.http.assert_consumed();
+}

@@ -19,10 +19,16 @@ use crate::storage::StorageError;
 type Outcome = std::result::Result<AuthenticationResult, Arc<Error>>;
 type Flight = Shared<BoxFuture<'static, Outcome>>;
 
+/// A flight and how many callers await it.
+struct Entry {
+    flight: Flight,
+    waiters: usize,
+}
+
 /// The flights in progress.
 #[derive(Default)]
 pub(crate) struct SingleFlight {
-    flights: Mutex<HashMap<String, Flight>>,
+    flights: Mutex<HashMap<String, Entry>>,
 }
 
 impl std::fmt::Debug for SingleFlight {
@@ -31,7 +37,10 @@ impl std::fmt::Debug for SingleFlight {
     }
 }
 
-/// Removes a finished (or abandoned) flight from the map.
+/// One caller's seat on a flight. The flight leaves the map when it has
+/// landed (later callers must start afresh) or when its last caller gave
+/// up; a caller that gives up while others wait leaves it in place, so a
+/// new caller joins it instead of starting a second refresh.
 struct Landing<'a> {
     owner: &'a SingleFlight,
     key: String,
@@ -41,7 +50,14 @@ struct Landing<'a> {
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
         let mut map = self.owner.flights.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(&self.key).is_some_and(|f| f.ptr_eq(&self.flight)) {
+        let Some(entry) = map.get_mut(&self.key) else {
+            return;
+        };
+        if !entry.flight.ptr_eq(&self.flight) {
+            return;
+        }
+        entry.waiters = entry.waiters.saturating_sub(1);
+        if entry.waiters == 0 || self.flight.peek().is_some() {
             map.remove(&self.key);
         }
     }
@@ -56,11 +72,20 @@ impl SingleFlight {
     ) -> Result<AuthenticationResult> {
         let flight = {
             let mut map = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(&key) {
-                Some(f) => f.clone(),
+            match map.get_mut(&key) {
+                Some(entry) => {
+                    entry.waiters += 1;
+                    entry.flight.clone()
+                }
                 None => {
                     let f: Flight = start().map(|r| r.map_err(Arc::new)).boxed().shared();
-                    map.insert(key.clone(), f.clone());
+                    map.insert(
+                        key.clone(),
+                        Entry {
+                            flight: f.clone(),
+                            waiters: 1,
+                        },
+                    );
                     f
                 }
             }
