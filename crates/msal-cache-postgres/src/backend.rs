@@ -1,17 +1,31 @@
 //! The L2 half: one row per partition in a PostgreSQL table.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use msal::http::BoxFuture;
 use msal::storage::{StorageError, StorageErrorKind};
+use msal_cache_common::time::{clamp_expiry, clamp_ttl, saturating_add};
 use msal_cache_common::{RemoteBackend, Stored};
-use sqlx::{PgPool, Row};
+use sqlx::{PgExecutor, PgPool, Row};
+
+/// Rows one purge statement deletes at most: short statements and short
+/// locks, so a large backlog of expired rows never holds up the upserts
+/// running beside it.
+pub(crate) const PURGE_BATCH: i64 = 1_000;
 
 /// The table's statements, with the (validated, quoted) names filled in once.
 #[derive(Debug)]
 pub(crate) struct Sql {
-    pub(crate) create: [String; 3],
+    schema: String,
+    table: String,
+    index: String,
+    /// Which of the schema, the table and its expiry index exist.
+    present: String,
+    create_schema: String,
+    create_table: String,
+    create_index: String,
     get: String,
     put: String,
     delete: String,
@@ -22,20 +36,26 @@ impl Sql {
     pub(crate) fn new(schema: &str, table: &str) -> Self {
         // Names were checked to be plain identifiers; quoting keeps their case.
         let t = format!("\"{schema}\".\"{table}\"");
+        let index = format!("{table}_expires_at");
         Self {
-            create: [
-                format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\
-                     key text PRIMARY KEY, \
-                     value bytea NOT NULL, \
-                     expires_at timestamptz NULL, \
-                     updated_at timestamptz NOT NULL DEFAULT now())"
-                ),
-                format!(
-                    "CREATE INDEX IF NOT EXISTS \"{table}_expires_at\" ON {t} (expires_at) WHERE expires_at IS NOT NULL"
-                ),
-            ],
+            present: "SELECT \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND c.relname = $2), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND c.relname = $3)"
+                .to_owned(),
+            create_schema: format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 key text PRIMARY KEY, \
+                 value bytea NOT NULL, \
+                 expires_at timestamptz NULL, \
+                 updated_at timestamptz NOT NULL DEFAULT now())"
+            ),
+            create_index: format!(
+                "CREATE INDEX IF NOT EXISTS \"{index}\" ON {t} (expires_at) WHERE expires_at IS NOT NULL"
+            ),
             get: format!(
                 "SELECT value, extract(epoch FROM expires_at)::float8 FROM {t} \
                  WHERE key = $1 AND (expires_at IS NULL OR expires_at > to_timestamp($2::float8))"
@@ -46,7 +66,13 @@ impl Sql {
                  updated_at = EXCLUDED.updated_at"
             ),
             delete: format!("DELETE FROM {t} WHERE key = $1"),
-            purge: format!("DELETE FROM {t} WHERE expires_at <= to_timestamp($1::float8)"),
+            purge: format!(
+                "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM {t} \
+                 WHERE expires_at <= to_timestamp($1::float8) LIMIT $2)"
+            ),
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            index,
         }
     }
 }
@@ -54,12 +80,24 @@ impl Sql {
 /// PostgreSQL as a [`RemoteBackend`].
 pub(crate) struct PostgresBackend {
     pub(crate) pool: PgPool,
-    pub(crate) sql: Sql,
+    sql: Arc<Sql>,
     /// Creates the schema and table when a statement finds them missing.
-    pub(crate) create_on_demand: bool,
-    /// How often a save also purges expired rows (`None`: never).
-    pub(crate) purge_interval: Option<Duration>,
+    create_on_demand: bool,
+    /// How often a save starts a purge of expired rows (`None`: never).
+    purge_interval: Option<Duration>,
+    /// The lifetime of partitions saved without an expiry.
+    default_ttl: Option<Duration>,
     next_purge: Mutex<SystemTime>,
+    /// Set while a background purge runs, so that saves start at most one.
+    purging: Arc<AtomicBool>,
+}
+
+/// The settings of a [`PostgresBackend`] besides its pool and statements.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) create_on_demand: bool,
+    pub(crate) purge_interval: Option<Duration>,
+    pub(crate) default_ttl: Option<Duration>,
 }
 
 fn unix_secs(t: SystemTime) -> f64 {
@@ -95,11 +133,14 @@ pub(crate) fn storage_error(e: sqlx::Error) -> StorageError {
         | E::PoolClosed
         | E::WorkerCrashed => StorageErrorKind::Unavailable,
         E::Database(db) => match db.code().as_deref() {
+            // Login refused (wrong password, unknown role, pg_hba): a
+            // configuration error waiting will not fix, so the caller's.
+            Some(code) if code.starts_with("28") => StorageErrorKind::Other,
             // Connection exceptions, shutdown, cannot connect now, out of
-            // resources, login refused, and the table missing (when it is
-            // not ours to create): the store cannot serve now.
+            // resources, and the table missing (when it is not ours to
+            // create): the store cannot serve now.
             Some(code)
-                if ["08", "57P", "53", "28"]
+                if ["08", "57P", "53"]
                     .iter()
                     .any(|class| code.starts_with(class))
                     || code == "42P01"
@@ -116,51 +157,147 @@ pub(crate) fn storage_error(e: sqlx::Error) -> StorageError {
     StorageError::new(kind, format!("postgres: {e}")).with_source(e)
 }
 
+/// Deletes rows expired at `now`, [`PURGE_BATCH`] at a time; returns how many.
+async fn purge(pool: &PgPool, sql: &Sql, now: SystemTime) -> Result<u64, sqlx::Error> {
+    let mut total = 0u64;
+    loop {
+        let done = match sqlx::query(&sql.purge)
+            .bind(unix_secs(now))
+            .bind(PURGE_BATCH)
+            .execute(pool)
+            .await
+        {
+            Ok(done) => done.rows_affected(),
+            Err(e) if is_missing_relation(&e) => 0, // no table, nothing expired
+            Err(e) => return Err(e),
+        };
+        total = total.saturating_add(done);
+        if done < PURGE_BATCH.unsigned_abs() {
+            return Ok(total);
+        }
+        // Let other work on this runtime (and this pool) in between batches.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Clears the "purge running" flag when the purge task ends, however it ends.
+struct PurgeRunning(Arc<AtomicBool>);
+
+impl Drop for PurgeRunning {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Which of the schema, the table and its index exist.
+#[derive(Debug, Clone, Copy)]
+struct Present {
+    schema: bool,
+    table: bool,
+    index: bool,
+}
+
 impl PostgresBackend {
-    pub(crate) fn new(
-        pool: PgPool,
-        sql: Sql,
-        create_on_demand: bool,
-        purge_interval: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(pool: PgPool, sql: Sql, options: Options) -> Self {
         Self {
             pool,
-            sql,
-            create_on_demand,
-            purge_interval,
+            sql: Arc::new(sql),
+            create_on_demand: options.create_on_demand,
+            purge_interval: options.purge_interval,
+            default_ttl: options.default_ttl,
             next_purge: Mutex::new(UNIX_EPOCH),
+            purging: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Creates the schema, table and expiry index if missing. Serialized by
-    /// an advisory lock so that instances starting together do not trip on
-    /// each other's `CREATE ... IF NOT EXISTS`.
+    /// Maps a sqlx error, telling a saturated pool (every connection busy:
+    /// contention, the database is fine) from one that cannot connect (both
+    /// end in `PoolTimedOut`, since sqlx retries refused connections until
+    /// the acquire timeout).
+    fn error(&self, e: sqlx::Error) -> StorageError {
+        if matches!(e, sqlx::Error::PoolTimedOut)
+            && self.pool.size() >= self.pool.options().get_max_connections()
+        {
+            return StorageError::new(
+                StorageErrorKind::LockTimeout,
+                "postgres: every pooled connection stayed busy until the acquire timeout \
+                 (if this is frequent, raise max_connections)",
+            )
+            .with_source(e);
+        }
+        storage_error(e)
+    }
+
+    /// Reads the catalogs (readable by every role) for what exists.
+    async fn present(&self, db: impl PgExecutor<'_>) -> Result<Present, StorageError> {
+        let (schema, table, index): (bool, bool, bool) = sqlx::query_as(&self.sql.present)
+            .bind(&self.sql.schema)
+            .bind(&self.sql.table)
+            .bind(&self.sql.index)
+            .fetch_one(db)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Present {
+            schema,
+            table,
+            index,
+        })
+    }
+
+    /// Creates the schema, table and expiry index if missing. Only what is
+    /// missing is created: `CREATE SCHEMA IF NOT EXISTS` needs the CREATE
+    /// privilege on the database even when the schema exists, and `CREATE
+    /// TABLE` the CREATE privilege on the schema, which an app's role often
+    /// lacks when a migration made both. Serialized by an advisory lock so
+    /// that instances starting together do not trip on each other.
     pub(crate) async fn ensure_schema(&self) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let present = self.present(&self.pool).await?;
+        if present.schema && present.table && present.index {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('msal-cache-postgres schema'))")
             .execute(&mut *tx)
             .await
-            .map_err(storage_error)?;
-        for statement in &self.sql.create {
-            sqlx::query(statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(storage_error)?;
+            .map_err(|e| self.error(e))?;
+        // Again under the lock: another instance may just have made them.
+        let present = self.present(&mut *tx).await?;
+        if !present.schema {
+            self.execute(&mut tx, &self.sql.create_schema).await?;
         }
-        tx.commit().await.map_err(storage_error)
+        if !present.table {
+            self.execute(&mut tx, &self.sql.create_table).await?;
+            self.execute(&mut tx, &self.sql.create_index).await?;
+        } else if !present.index {
+            // Someone else's table (a migration's): only its owner may add
+            // the index, and the store works without it (purges are slower).
+            self.execute(&mut tx, "SAVEPOINT msal_index").await?;
+            if let Err(e) = sqlx::query(&self.sql.create_index).execute(&mut *tx).await {
+                tracing::debug!(error = %e, "could not add the expiry index to the token cache table");
+                self.execute(&mut tx, "ROLLBACK TO SAVEPOINT msal_index")
+                    .await?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.error(e))
     }
 
-    /// Deletes rows expired at `now`; returns how many.
+    async fn execute(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        statement: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(statement)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Deletes rows expired at `now`, in batches; returns how many.
     pub(crate) async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
-        let done = sqlx::query(&self.sql.purge)
-            .bind(unix_secs(now))
-            .execute(&self.pool)
-            .await;
-        match done {
-            Ok(done) => Ok(done.rows_affected()),
-            Err(e) if is_missing_relation(&e) => Ok(0),
-            Err(e) => Err(storage_error(e)),
-        }
+        purge(&self.pool, &self.sql, now)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Runs `op`; if the table is missing and may be created, creates it
@@ -173,15 +310,21 @@ impl PostgresBackend {
         match op().await {
             Err(e) if self.create_on_demand && is_missing_relation(&e) => {
                 self.ensure_schema().await?;
-                op().await.map_err(storage_error)
+                op().await.map_err(|e| self.error(e))
             }
-            other => other.map_err(storage_error),
+            other => other.map_err(|e| self.error(e)),
         }
     }
 
-    /// A purge, if one is due; its failure only delays the next.
-    async fn purge_if_due(&self, now: SystemTime) {
+    /// Starts a purge in the background if one is due and none is running.
+    /// It runs outside the caller's call (and its timeout): a large backlog
+    /// of expired rows must not fail a save that succeeded, nor mark the
+    /// store down. Its failure is logged and only delays the next one.
+    fn purge_in_background_if_due(&self, now: SystemTime) {
         let Some(interval) = self.purge_interval else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         {
@@ -189,12 +332,24 @@ impl PostgresBackend {
             if now < *next {
                 return;
             }
-            *next = now + interval;
+            if self
+                .purging
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return; // the running purge covers this one
+            }
+            *next = saturating_add(now, interval);
         }
-        match self.purge_expired(now).await {
-            Ok(n) => tracing::debug!(rows = n, "purged expired token cache rows"),
-            Err(e) => tracing::debug!(error = %e, "purging expired token cache rows failed"),
-        }
+        let running = PurgeRunning(self.purging.clone());
+        let (pool, sql) = (self.pool.clone(), self.sql.clone());
+        runtime.spawn(async move {
+            let _running = running;
+            match purge(&pool, &sql, now).await {
+                Ok(n) => tracing::debug!(rows = n, "purged expired token cache rows"),
+                Err(e) => tracing::debug!(error = %e, "purging expired token cache rows failed"),
+            }
+        });
     }
 }
 
@@ -224,8 +379,8 @@ impl RemoteBackend for PostgresBackend {
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            let value: Vec<u8> = row.try_get(0).map_err(storage_error)?;
-            let expires_at: Option<f64> = row.try_get(1).map_err(storage_error)?;
+            let value: Vec<u8> = row.try_get(0).map_err(|e| self.error(e))?;
+            let expires_at: Option<f64> = row.try_get(1).map_err(|e| self.error(e))?;
             Ok(Some(Stored {
                 value,
                 expires_at: expires_at.and_then(from_unix_secs),
@@ -241,6 +396,15 @@ impl RemoteBackend for PostgresBackend {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StorageError>> {
         let key = key.to_owned();
+        // Partitions with refresh tokens come without an expiry: the
+        // default TTL bounds them. Either way no later than MAX_TTL, which
+        // PostgreSQL timestamps hold with room to spare.
+        let expires_at = expires_at
+            .or_else(|| {
+                self.default_ttl
+                    .map(|ttl| saturating_add(now, clamp_ttl(ttl)))
+            })
+            .map(|at| clamp_expiry(at, now));
         Box::pin(async move {
             let expires = expires_at.map(unix_secs);
             self.with_table(|| {
@@ -251,7 +415,7 @@ impl RemoteBackend for PostgresBackend {
                     .execute(&self.pool)
             })
             .await?;
-            self.purge_if_due(now).await;
+            self.purge_in_background_if_due(now);
             Ok(())
         })
     }
@@ -266,7 +430,7 @@ impl RemoteBackend for PostgresBackend {
             {
                 Ok(_) => Ok(()),
                 Err(e) if is_missing_relation(&e) => Ok(()), // no table, nothing to delete
-                Err(e) => Err(storage_error(e)),
+                Err(e) => Err(self.error(e)),
             }
         })
     }
@@ -290,6 +454,8 @@ mod tests {
     fn statements_quote_the_names() {
         let sql = Sql::new("s1", "T");
         assert!(sql.get.contains("\"s1\".\"T\""));
-        assert!(sql.create[0].contains("\"s1\""));
+        assert!(sql.create_schema.contains("\"s1\""));
+        assert!(sql.create_index.contains("\"T_expires_at\""));
+        assert!(sql.purge.contains("LIMIT $2"));
     }
 }

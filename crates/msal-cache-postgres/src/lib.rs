@@ -12,15 +12,23 @@
 //! );
 //! ```
 //!
-//! created on demand (or by [`PostgresStore::ensure_schema`]). Rows whose
-//! `expires_at` has passed (by msal's clock) are never returned, and are
-//! deleted by [`PostgresStore::purge_expired`] and, opportunistically, by a
-//! save once per [`purge_interval`](PostgresStoreBuilder::purge_interval).
+//! created on demand (or by [`PostgresStore::ensure_schema`]; only what is
+//! missing is created, so a role with no CREATE privilege works on a schema
+//! and table a migration made). Rows whose `expires_at` has passed (by
+//! msal's clock) are never returned, and are deleted by
+//! [`PostgresStore::purge_expired`] and, once per
+//! [`purge_interval`](PostgresStoreBuilder::purge_interval), by a background
+//! task a save starts (in batches, outside the save and its timeout).
+//! Partitions holding refresh tokens have no expiry of their own: web APIs
+//! and web apps should set [`default_ttl`](PostgresStoreBuilder::default_ttl).
 //!
 //! Like the Redis store it takes an optional in-memory L1, optional
-//! encryption of values, and rides out an unavailable database: calls go on
-//! with L1 (or as misses, so the app asks the identity provider), the outage
-//! is logged once at warn and its end once at info.
+//! encryption of values (with previous keys for rotation), and rides out an
+//! unavailable database: calls go on with L1 (or as misses, so the app asks
+//! the identity provider), the outage is logged once at warn and its end
+//! once at info. A pool with every connection busy is a miss for that call,
+//! not an outage; a refused login is an error; a value that cannot be read
+//! is deleted and counts as a miss.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), msal::storage::StorageError> {
@@ -30,6 +38,7 @@
 //! let store = PostgresStore::builder("postgres://app@db.internal/app")
 //!     .schema("auth")
 //!     .table("msal_token_cache")
+//!     .default_ttl(std::time::Duration::from_secs(30 * 24 * 3600)) // partitions with refresh tokens
 //!     .build()?;
 //! store.ensure_schema().await?; // optional: the first save would create it
 //! let hooks = StoreAccess::new(store);
@@ -47,14 +56,20 @@ use msal_cache_common::{LayerConfig, Layered};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::backend::{PostgresBackend, Sql};
+use crate::backend::{Options, PostgresBackend, Sql};
 
 /// The schema used unless [`PostgresStoreBuilder::schema`] says otherwise.
 pub const DEFAULT_SCHEMA: &str = "public";
 /// The table used unless [`PostgresStoreBuilder::table`] says otherwise.
 pub const DEFAULT_TABLE: &str = "msal_token_cache";
-/// How often a save also purges expired rows, by default.
+/// How often a save starts a background purge of expired rows, by default.
 pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// The size of the pool a store builds from a URL, by default.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+/// The longest a call waits for a pooled connection, by default (less if
+/// the operation timeout is shorter, so that a busy pool is told apart from
+/// a slow database).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The token cache in a PostgreSQL table, optionally behind an in-memory L1.
 /// Cheap to clone.
@@ -103,7 +118,8 @@ impl PostgresStore {
         self.layered.backend().ensure_schema().await
     }
 
-    /// Deletes every row whose expiry has passed; returns how many.
+    /// Deletes every row whose expiry has passed, in batches; returns how
+    /// many. Runs in the caller's task, with no timeout of the store's.
     ///
     /// # Errors
     /// The database's error.
@@ -152,6 +168,8 @@ pub struct PostgresStoreBuilder {
     table: String,
     create_on_demand: bool,
     purge_interval: Option<Duration>,
+    default_ttl: Option<Duration>,
+    max_connections: u32,
     layers: LayerConfig,
 }
 
@@ -162,6 +180,8 @@ impl std::fmt::Debug for PostgresStoreBuilder {
             .field("table", &self.table)
             .field("create_on_demand", &self.create_on_demand)
             .field("purge_interval", &self.purge_interval)
+            .field("default_ttl", &self.default_ttl)
+            .field("max_connections", &self.max_connections)
             .field("layers", &self.layers)
             .finish_non_exhaustive()
     }
@@ -189,6 +209,8 @@ impl PostgresStoreBuilder {
             table: DEFAULT_TABLE.to_owned(),
             create_on_demand: true,
             purge_interval: Some(DEFAULT_PURGE_INTERVAL),
+            default_ttl: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             layers: LayerConfig::default(),
         }
     }
@@ -214,10 +236,43 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// How often a save also deletes expired rows (default
-    /// [`DEFAULT_PURGE_INTERVAL`]); `None`: only [`PostgresStore::purge_expired`].
+    /// How often a save starts a background task deleting expired rows
+    /// (default [`DEFAULT_PURGE_INTERVAL`]); `None`: only
+    /// [`PostgresStore::purge_expired`]. At most one runs at a time per
+    /// store, in batches of 1,000 rows; its failure is logged at debug and
+    /// never reaches a caller.
     pub fn purge_interval(mut self, interval: Option<Duration>) -> Self {
         self.purge_interval = interval;
+        self
+    }
+
+    /// The lifetime of partitions saved without an expiry (those holding
+    /// refresh tokens): their row gets `expires_at = now + ttl`, so the
+    /// purge deletes it once unused that long. Default: none, such rows stay
+    /// until removed. Same meaning as the Redis store's `default_ttl`.
+    ///
+    /// Web APIs (on-behalf-of) and web apps should set it: each incoming
+    /// assertion or signed-in user gets a partition with a refresh token,
+    /// and without it those rows pile up for users who never return.
+    /// Something near the refresh token's lifetime (e.g. 1 to 90 days)
+    /// fits: a user whose partition expired signs in, or is asked for a
+    /// token, again. Capped at [`MAX_TTL`](msal_cache_common::MAX_TTL) (ten
+    /// years).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// The most connections the pool built from the URL opens (default
+    /// [`DEFAULT_MAX_CONNECTIONS`], at least 1). Size it for the calls your
+    /// app makes at once: when every connection stays busy past the acquire
+    /// timeout ([`DEFAULT_ACQUIRE_TIMEOUT`]), that call goes on without the
+    /// database (a miss; an error of kind
+    /// [`LockTimeout`](StorageErrorKind::LockTimeout) if not failing open)
+    /// but the store is not marked down. Ignored with
+    /// [`PostgresStore::with_pool`], whose pool is yours to size.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
         self
     }
 
@@ -249,9 +304,13 @@ impl PostgresStoreBuilder {
                 ));
             }
             Connection::Url(url) => PgPoolOptions::new()
-                .max_connections(10)
-                // Short: the store has its own outage policy.
-                .acquire_timeout(Duration::from_secs(1))
+                .max_connections(self.max_connections)
+                // Short, and inside the operation timeout: the store has its
+                // own outage policy, and an acquire that outlives the
+                // operation timeout would turn a busy pool into an "outage".
+                .acquire_timeout(
+                    DEFAULT_ACQUIRE_TIMEOUT.min(self.layers.get_operation_timeout() / 2),
+                )
                 .connect_lazy(&url)
                 .map_err(|_| {
                     StorageError::new(StorageErrorKind::Other, "invalid PostgreSQL URL")
@@ -260,8 +319,11 @@ impl PostgresStoreBuilder {
         let backend = PostgresBackend::new(
             pool,
             Sql::new(&self.schema, &self.table),
-            self.create_on_demand,
-            self.purge_interval,
+            Options {
+                create_on_demand: self.create_on_demand,
+                purge_interval: self.purge_interval,
+                default_ttl: self.default_ttl,
+            },
         );
         Ok(PostgresStore {
             layered: Layered::new(backend, self.layers),

@@ -169,3 +169,85 @@ async fn a_stalled_database_times_out_instead_of_hanging_the_app() {
     probe_until_available(&store, &clock).await;
     assert_eq!(store.load("p").await.unwrap().as_deref(), Some(&b"x"[..]));
 }
+
+/// A loopback port nothing listens on (bound, read, released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+#[tokio::test]
+async fn a_database_down_at_start_only_costs_misses() {
+    let (schema, clock) = (Schema::new(), clock());
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], closed_port()));
+    // Building makes no connection: nothing fails yet.
+    let store = PostgresStore::builder(database_url_via(addr))
+        .schema(&schema.0)
+        .clock(clock.clone())
+        .retry_interval(RETRY)
+        .build()
+        .unwrap();
+    let tenant = unique_tenant();
+    let idp = msal_test_support::FakeHttp::new();
+    expect_client_credentials(&idp, &tenant, "at-1");
+    expect_token(&idp, &tenant, "at-2");
+    let app = confidential_app(store.clone(), &idp, &clock, &tenant);
+    // No L1 and no database: every call asks the identity provider, none fails.
+    for expected in ["at-1", "at-2"] {
+        let token = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+        assert_eq!(token.access_token().expose_secret(), expected);
+        assert!(!store.is_available(), "a refused connection is an outage");
+        clock.advance(RETRY);
+    }
+    idp.assert_consumed();
+}
+
+#[tokio::test]
+async fn a_database_unreachable_at_start_is_used_once_it_is_reachable() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let (schema, clock) = (Schema::new(), clock());
+    let proxy = TcpProxy::start(db_addr()).await;
+    proxy.cut();
+    let store = via(&proxy, &schema, &clock).l1(l1(&clock)).build().unwrap();
+    let tenant = unique_tenant();
+    let idp = msal_test_support::FakeHttp::new();
+    expect_client_credentials(&idp, &tenant, "at-while-down");
+    let app = confidential_app(store.clone(), &idp, &clock, &tenant);
+    let token = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(token.access_token().expose_secret(), "at-while-down");
+    assert!(!store.is_available());
+    let again = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(
+        again.access_token().expose_secret(),
+        "at-while-down",
+        "from L1"
+    );
+    idp.assert_consumed();
+
+    proxy.restore();
+    probe_until_available(&store, &clock).await;
+    clock.advance(Duration::from_secs(3_600));
+    expect_token(&idp, &tenant, "at-after");
+    let after = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
+    assert_eq!(after.access_token().expose_secret(), "at-after");
+    idp.assert_consumed();
+    let partition = msal::app::app_partition_key(CLIENT_ID, &tenant);
+    assert!(
+        in_table(&schema, &partition).await,
+        "the new token reached the database"
+    );
+    let text = logs.contents();
+    assert_eq!(
+        text.matches("token cache store unavailable").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("token cache store available again").count(),
+        1,
+        "{text}"
+    );
+}

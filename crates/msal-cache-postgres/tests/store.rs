@@ -175,8 +175,314 @@ async fn saves_purge_opportunistically_once_per_interval() {
         .save("c", b"x".to_vec(), SaveHint::default())
         .await
         .unwrap();
-    assert_eq!(raw_row(&store, "a").await, None, "purged by a save");
+    // The purge the save started runs in the background.
+    eventually(|| async { raw_row(&store, "a").await.is_none() }).await;
     assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 2);
+}
+
+/// Waits (up to 10 s of real time) for `check` to hold.
+async fn eventually<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 10 s");
+}
+
+/// Adds `n` rows that expired before the test clock's now.
+async fn insert_expired(schema: &Schema, n: i64) {
+    sqlx::query(&format!(
+        "INSERT INTO \"{}\".\"{DEFAULT_TABLE}\" (key, value, expires_at) \
+         SELECT 'expired-' || i, '\\x00'::bytea, to_timestamp(1699999000) FROM generate_series(1, $1) i",
+        schema.0
+    ))
+    .bind(n)
+    .execute(&raw().await)
+    .await
+    .unwrap();
+}
+
+async fn count_expired(schema: &Schema) -> i64 {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM \"{}\".\"{DEFAULT_TABLE}\" WHERE key LIKE 'expired-%'",
+        schema.0
+    ))
+    .fetch_one(&raw().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn purges_run_in_batches_outside_the_save_and_never_fail_it() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .purge_interval(Some(Duration::from_secs(600)))
+        .operation_timeout(Duration::from_millis(500))
+        .fail_open(false)
+        .build()
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    insert_expired(&schema, 2_500).await;
+    // Another session holds a lock on an expired row: a purge must wait for it.
+    let pool = raw().await;
+    let mut locker = pool.begin().await.unwrap();
+    sqlx::query(&format!(
+        "SELECT 1 FROM \"{}\".\"{DEFAULT_TABLE}\" WHERE key = 'expired-7' FOR UPDATE",
+        schema.0
+    ))
+    .execute(&mut *locker)
+    .await
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        store
+            .save(&format!("fresh-{i}"), b"x".to_vec(), SaveHint::default())
+            .await
+            .unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the saves did not wait for the purge: {:?}",
+        started.elapsed()
+    );
+    assert!(store.is_available(), "a slow purge is not an outage");
+    assert!(raw_row(&store, "fresh-2").await.is_some());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        count_expired(&schema).await > 0,
+        "the purge is still waiting for the lock"
+    );
+    assert!(store.load("fresh-0").await.unwrap().is_some());
+    assert!(store.is_available());
+
+    locker.rollback().await.unwrap();
+    eventually(|| async { count_expired(&schema).await == 0 }).await;
+    assert_eq!(
+        count_rows(&schema, DEFAULT_TABLE).await,
+        3,
+        "fresh rows kept"
+    );
+}
+
+#[tokio::test]
+async fn purge_expired_deletes_a_backlog_larger_than_one_batch() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .purge_interval(None)
+        .build()
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    insert_expired(&schema, 2_345).await;
+    store
+        .save("kept", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired().await.unwrap(), 2_345);
+    assert_eq!(count_rows(&schema, DEFAULT_TABLE).await, 1);
+}
+
+#[tokio::test]
+async fn default_ttl_bounds_partitions_saved_without_an_expiry() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .default_ttl(Duration::from_secs(30))
+        .purge_interval(None)
+        .build()
+        .unwrap();
+    store
+        .save("uid.utid", b"{}".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_row(&store, "uid.utid").await.unwrap().1,
+        Some(1_700_000_030.0),
+        "now + default_ttl by msal's clock"
+    );
+    // A partition's own expiry wins.
+    let own = SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(3_600)));
+    store.save("app", b"{}".to_vec(), own).await.unwrap();
+    assert_eq!(
+        raw_row(&store, "app").await.unwrap().1,
+        Some(1_700_003_600.0)
+    );
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(store.load("uid.utid").await.unwrap(), None, "expired");
+    assert_eq!(store.purge_expired().await.unwrap(), 1);
+    assert_eq!(raw_row(&store, "uid.utid").await, None);
+    assert!(store.load("app").await.unwrap().is_some());
+
+    // Without it, no expiry at all (the rows live until removed).
+    let forever = builder(&schema, &clock).build().unwrap();
+    forever
+        .save("other", b"{}".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(raw_row(&store, "other").await.unwrap().1, None);
+}
+
+#[tokio::test]
+async fn huge_ttls_and_intervals_are_capped_instead_of_failing_saves() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock)
+        .default_ttl(Duration::MAX)
+        .purge_interval(Some(Duration::MAX))
+        .fail_open(false)
+        .build()
+        .unwrap();
+    let ten_years = (10 * 365 * 24 * 3600) as f64;
+    store
+        .save("uid.utid", b"{}".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_row(&store, "uid.utid").await.unwrap().1,
+        Some(1_700_000_000.0 + ten_years)
+    );
+    let far = msal_cache_common::time::saturating_add(clock.now(), Duration::MAX);
+    store
+        .save("p", b"{}".to_vec(), SaveHint::expiring_at(Some(far)))
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_row(&store, "p").await.unwrap().1,
+        Some(1_700_000_000.0 + ten_years)
+    );
+    // A second save with the purge interval of Duration::MAX still works.
+    store
+        .save("q", b"{}".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert!(store.load("p").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_role_without_create_privileges_uses_an_existing_schema_and_table() {
+    let (schema, open_schema, clock) = (Schema::new(), Schema::new(), clock());
+    let admin = builder(&schema, &clock).build().unwrap();
+    admin.ensure_schema().await.unwrap();
+    let role = Role::create().await;
+    let pool = raw().await;
+    for grant in [
+        format!("GRANT USAGE ON SCHEMA \"{}\" TO \"{}\"", schema.0, role.0),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON \"{}\".\"{DEFAULT_TABLE}\" TO \"{}\"",
+            schema.0, role.0
+        ),
+        // A second schema where the role may create tables, not schemas.
+        format!("CREATE SCHEMA \"{}\"", open_schema.0),
+        format!(
+            "GRANT USAGE, CREATE ON SCHEMA \"{}\" TO \"{}\"",
+            open_schema.0, role.0
+        ),
+    ] {
+        sqlx::query(&grant).execute(&pool).await.unwrap();
+    }
+    let may_create_schemas: bool =
+        sqlx::query_scalar("SELECT has_database_privilege($1, current_database(), 'CREATE')")
+            .bind(&role.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!may_create_schemas, "the role lacks CREATE on the database");
+
+    let restricted = PostgresStore::builder(role.url())
+        .schema(&schema.0)
+        .clock(clock.clone())
+        .fail_open(false)
+        .build()
+        .unwrap();
+    restricted.ensure_schema().await.unwrap();
+    restricted
+        .save(
+            "p",
+            b"x".to_vec(),
+            SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(60))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        restricted.load("p").await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(restricted.purge_expired().await.unwrap(), 1);
+    restricted.remove("p").await.unwrap();
+    assert!(restricted.is_available());
+
+    // Schema there, table missing, CREATE on the schema only: made on demand.
+    let own_table = PostgresStore::builder(role.url())
+        .schema(&open_schema.0)
+        .table("tokens")
+        .clock(clock.clone())
+        .fail_open(false)
+        .build()
+        .unwrap();
+    own_table
+        .save("p", b"y".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        own_table.load("p").await.unwrap().as_deref(),
+        Some(&b"y"[..])
+    );
+    restricted.pool().close().await;
+    own_table.pool().close().await;
+}
+
+#[tokio::test]
+async fn a_busy_pool_is_a_miss_for_that_call_not_an_outage() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).max_connections(1).build().unwrap();
+    store
+        .save("p", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(store.pool().options().get_max_connections(), 1);
+    let held = store.pool().acquire().await.unwrap();
+    assert_eq!(
+        store.load("p").await.unwrap(),
+        None,
+        "no connection free: a miss"
+    );
+    assert!(store.is_available(), "the database is fine, only busy");
+    let closed = PostgresStore::with_pool(store.pool().clone())
+        .schema(&schema.0)
+        .clock(clock.clone())
+        .fail_open(false)
+        .build()
+        .unwrap();
+    let err = closed.load("p").await.unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::LockTimeout, "{err}");
+    assert!(err.to_string().contains("max_connections"), "{err}");
+    drop(held);
+    assert_eq!(
+        store.load("p").await.unwrap().as_deref(),
+        Some(&b"x"[..]),
+        "the next call uses the database at once"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_login_is_an_error_not_an_outage() {
+    let (schema, clock) = (Schema::new(), clock());
+    let mut url = url::Url::parse(&database_url()).unwrap();
+    url.set_username(&format!("no_such_role_{}", uuid::Uuid::new_v4().simple()))
+        .unwrap();
+    let store = PostgresStore::builder(url.as_str())
+        .schema(&schema.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let err = store.load("p").await.unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other, "{err}");
+    assert!(store.is_available(), "the server answered");
 }
 
 #[tokio::test]

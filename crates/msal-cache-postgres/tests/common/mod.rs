@@ -4,9 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use msal::ConfidentialClientApplication;
 use msal::clock::ManualClock;
-use msal::storage::MemoryStore;
+use msal::credentials::ClientCredential;
+use msal::secret::ClientSecret;
+use msal::storage::{CacheStore, MemoryStore, StoreAccess};
 use msal_cache_postgres::{PostgresStore, PostgresStoreBuilder};
+use msal_test_support::{Expect, FakeHttp, Reply};
 use sqlx::PgPool;
 
 pub fn database_url() -> String {
@@ -62,6 +66,58 @@ impl Drop for Schema {
     }
 }
 
+/// Runs `statement` as the admin user, from its own thread and runtime (for
+/// `Drop`, which may run inside a test's runtime or after a panic).
+fn run_detached(statements: Vec<String>) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok(pool) = PgPool::connect(&database_url()).await {
+                for statement in &statements {
+                    let _ = sqlx::query(statement).execute(&pool).await;
+                }
+                pool.close().await;
+            }
+        });
+    })
+    .join();
+}
+
+/// A login role of the test's own, with no privileges but what the test
+/// grants; dropped (its grants revoked first) when this is dropped.
+pub struct Role(pub String);
+
+impl Role {
+    pub async fn create() -> Self {
+        let role = Self(format!("msal_test_role_{}", uuid::Uuid::new_v4().simple()));
+        sqlx::query(&format!("CREATE ROLE \"{}\" LOGIN", role.0))
+            .execute(&raw().await)
+            .await
+            .unwrap();
+        role
+    }
+
+    /// DATABASE_URL, logging in as this role (the test server trusts local logins).
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&database_url()).unwrap();
+        url.set_username(&self.0).unwrap();
+        url.set_password(None).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        run_detached(vec![
+            format!("DROP OWNED BY \"{}\"", self.0),
+            format!("DROP ROLE IF EXISTS \"{}\"", self.0),
+        ]);
+    }
+}
+
 /// A direct pool for checking what is really in the table.
 pub async fn raw() -> PgPool {
     PgPool::connect(&database_url()).await.unwrap_or_else(|e| {
@@ -96,4 +152,68 @@ pub fn builder(schema: &Schema, clock: &Arc<ManualClock>) -> PostgresStoreBuilde
         .schema(&schema.0)
         .clock(clock.clone())
         .retry_interval(Duration::from_secs(5))
+}
+
+// ---------- a confidential client on the store, with a scripted identity provider ----------
+
+pub const CLIENT_ID: &str = "00000000-0000-0000-0000-0000000ca5e5";
+pub const HOST: &str = "https://login.microsoftonline.com";
+pub const GRAPH: &str = "https://graph.microsoft.com/.default";
+
+/// A tenant id no other test in this process uses (authority metadata is
+/// cached process-wide).
+pub fn unique_tenant() -> String {
+    format!(
+        "7e4a0000-0000-4000-8000-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Queues the two requests of a first client-credentials call for `tenant`:
+/// its metadata, then a token request answered with `access_token`, valid
+/// for an hour.
+pub fn expect_client_credentials(idp: &FakeHttp, tenant: &str, access_token: &str) {
+    idp.expect(
+        Expect::get(&format!("{HOST}/{tenant}/v2.0/.well-known/openid-configuration")),
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"issuer":"{HOST}/{tenant}/v2.0","authorization_endpoint":"{HOST}/{tenant}/oauth2/v2.0/authorize","token_endpoint":"{HOST}/{tenant}/oauth2/v2.0/token"}}"#
+            ),
+        ),
+    );
+    expect_token(idp, tenant, access_token);
+}
+
+/// Queues one client-credentials token request for `tenant`.
+pub fn expect_token(idp: &FakeHttp, tenant: &str, access_token: &str) {
+    idp.expect(
+        Expect::post(&format!("{HOST}/{tenant}/oauth2/v2.0/token"))
+            .form("grant_type", "client_credentials"),
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"token_type":"Bearer","expires_in":3600,"ext_expires_in":3600,"access_token":"{access_token}"}}"#
+            ),
+        ),
+    );
+}
+
+/// A confidential client of `tenant` whose token cache is `store`.
+pub fn confidential_app<S: CacheStore>(
+    store: S,
+    idp: &Arc<FakeHttp>,
+    clock: &Arc<ManualClock>,
+    tenant: &str,
+) -> ConfidentialClientApplication {
+    ConfidentialClientApplication::builder(
+        CLIENT_ID,
+        ClientCredential::secret(ClientSecret::new("the-client-secret")),
+    )
+    .authority(format!("{HOST}/{tenant}"))
+    .http_client(idp.clone())
+    .clock(clock.clone())
+    .cache_access(Arc::new(StoreAccess::new(store)))
+    .build()
+    .unwrap()
 }
