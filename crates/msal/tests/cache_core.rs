@@ -213,6 +213,64 @@ fn refresh_token_rotates_in_place_under_its_stored_key() {
 }
 
 #[test]
+fn a_refresh_token_re_keyed_by_another_msal_meanwhile_is_still_rotated() {
+    let a = hai("alice");
+    let rt = |key: &str, secret: &str| {
+        json!({ "RefreshToken": { key: {"credential_type": "RefreshToken", "secret": secret,
+            "home_account_id": a, "environment": ENV, "client_id": CID} } })
+    };
+    let before =
+        TokenCache::deserialize(rt("python-style-key", "old").to_string().as_bytes()).unwrap();
+    let handle = before.find_refresh_tokens(&RefreshTokenQuery {
+        home_account_id: &a,
+        environments: &[ENV],
+        client_id: Some(CID),
+        ..RefreshTokenQuery::default()
+    })[0]
+        .handle
+        .clone();
+    let resp = TokenResponse {
+        access_token: Some(AccessTokenSecret::new("new-at")),
+        refresh_token: Some(RefreshTokenSecret::new("new-rt")),
+        client_info: Some(b64(&json!({"uid": "alice", "utid": TID}))),
+        ..TokenResponse::default()
+    };
+    let record = |h| TokenResponseRecord {
+        client_id: CID,
+        environment: ENV,
+        realm: TID,
+        authority_type: AuthorityType::Mssts,
+        requested_scopes: &[],
+        response: &resp,
+        account_source: None,
+        username_hint: None,
+        user_assertion_hash: None,
+        refresh_token_to_rotate: Some(h),
+        now: NOW + 5,
+    };
+    // Meanwhile MSAL.NET saved the file and the same token moved to its own key.
+    let mut cache =
+        TokenCache::deserialize(rt("DOTNET-STYLE-KEY", "old").to_string().as_bytes()).unwrap();
+    cache.add(&record(&handle)).unwrap();
+    let d = doc(&cache);
+    let rts = d["RefreshToken"].as_object().unwrap();
+    assert_eq!(rts.keys().collect::<Vec<_>>(), ["DOTNET-STYLE-KEY"]);
+    assert_eq!(
+        rts["DOTNET-STYLE-KEY"]["secret"], "new-rt",
+        "the rotation was lost"
+    );
+
+    // Removed meanwhile (or already rotated by another process): stays gone.
+    let mut cache =
+        TokenCache::deserialize(rt("other", "someone-elses").to_string().as_bytes()).unwrap();
+    cache.add(&record(&handle)).unwrap();
+    let d = doc(&cache);
+    let rts = d["RefreshToken"].as_object().unwrap();
+    assert_eq!(rts.len(), 1);
+    assert_eq!(rts["other"]["secret"], "someone-elses");
+}
+
+#[test]
 fn remove_account_follows_python_and_also_removes_foreign_keyed_entries() {
     let mut cache = TokenCache::new();
     add(

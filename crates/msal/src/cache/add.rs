@@ -9,7 +9,7 @@ use super::document::{Top, fields_of};
 use super::id_token::str_claim;
 use super::index::Fields;
 use super::json::py::Json;
-use super::model::{Account, AuthorityType, EntryHandle, TokenResponseRecord};
+use super::model::{Account, AuthorityType, EntryHandle, TokenResponseRecord, secret_digest};
 use super::store::{Body, Section, Text};
 use super::{TokenCache, client_info, id_token, keys, scopes};
 
@@ -283,10 +283,23 @@ impl TokenCache {
     }
 
     /// Rotates a refresh token in place: new `secret` and
-    /// `last_modification_time`, same key, position and other fields. A
-    /// token removed meanwhile (a concurrent `remove_account`) stays removed.
+    /// `last_modification_time`, same key, position and other fields. If
+    /// another MSAL re-keyed it since it was read, the same token (same old
+    /// secret) is rotated under its new key. A token gone altogether (a
+    /// concurrent `remove_account`) stays removed.
     fn rotate(&mut self, src: &str, handle: &EntryHandle, secret: &str, now: i64) {
-        let Some(id) = self.rt.find(src, &handle.key) else {
+        let found = self.rt.find(src, &handle.key).or_else(|| {
+            // Rare (a foreign re-key or a removal), so a scan is fine here.
+            self.rt
+                .iter()
+                .find(|(_, slot)| {
+                    slot.f.secret.as_ref().is_some_and(|t| {
+                        secret_digest(t.get(slot.body.base(src))) == handle.secret_digest
+                    })
+                })
+                .map(|(id, _)| id)
+        });
+        let Some(id) = found else {
             return;
         };
         let Some(slot) = self.rt.get(id) else { return };

@@ -218,13 +218,12 @@ impl TokenCache {
             .filter_map(|(_, _, id)| {
                 let slot = self.rt.get(id)?;
                 let base = slot.body.base(src);
+                let secret = field(&slot.f.secret, base)?;
                 Some(CachedRefreshToken {
-                    secret: RefreshTokenSecret::new(field(&slot.f.secret, base)?),
+                    secret: RefreshTokenSecret::new(secret),
                     client_id: field(&slot.f.client_id, base).unwrap_or("").to_owned(),
                     family_id: non_empty(field(&slot.f.family_id, base)).map(str::to_owned),
-                    handle: EntryHandle {
-                        key: slot.key.get(src).to_owned(),
-                    },
+                    handle: EntryHandle::new(slot.key.get(src).to_owned(), secret),
                 })
             })
             .collect()

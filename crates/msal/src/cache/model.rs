@@ -68,6 +68,25 @@ pub struct CachedRefreshToken {
 #[derive(Clone, PartialEq, Eq)]
 pub struct EntryHandle {
     pub(crate) key: String,
+    /// SHA-256 of the secret it held, to find the same token again if
+    /// another MSAL re-keyed it meanwhile (.NET recomputes every key on
+    /// save, Go lower-cases them).
+    pub(crate) secret_digest: [u8; 32],
+}
+
+impl EntryHandle {
+    pub(crate) fn new(key: String, secret: &str) -> Self {
+        Self {
+            key,
+            secret_digest: secret_digest(secret),
+        }
+    }
+}
+
+/// The SHA-256 of a stored secret's text.
+pub(crate) fn secret_digest(secret: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(secret.as_bytes()).into()
 }
 
 impl std::fmt::Debug for EntryHandle {
