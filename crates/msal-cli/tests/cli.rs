@@ -424,3 +424,50 @@ async fn a_plain_file_read_as_encrypted_says_to_pass_plaintext() {
         "left as it was"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_inspect_escapes_control_characters_from_the_file() {
+    let h = Harness::start().await;
+    // A hostile cache file: ANSI sequences (colour, window title, C1 CSI)
+    // and a bell in the values inspect shows.
+    let username = "ada\u{1b}[31m@contoso.com\u{7}";
+    let hai = "uid.utid\u{1b}]0;pwned\u{7}";
+    let env = "login.microsoftonline.com\u{1b}[31m";
+    let doc = serde_json::json!({
+        "Account": {"k": {
+            "home_account_id": hai, "environment": env, "realm": "utid\u{9b}2j",
+            "username": username, "local_account_id": "uid", "authority_type": "MSSTS"
+        }},
+        "AccessToken": {"t": {
+            "credential_type": "AccessToken", "secret": "s", "home_account_id": hai,
+            "environment": env, "client_id": "c\u{1b}[1m", "realm": "utid",
+            "target": "User.Read", "expires_on": "9999999999", "cached_at": "1"
+        }},
+        "x-\u{1b}[5m": {}
+    });
+    std::fs::write(h.cache(), serde_json::to_vec(&doc).unwrap()).unwrap();
+
+    let text = h.run(&["cache", "inspect"]).await;
+    let out = text.ok();
+    for raw in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!out.contains(raw), "{raw:?} reached the terminal: {out:?}");
+    }
+    for escaped in [
+        "ada\\u{1b}[31m@contoso.com\\u{7}",
+        "uid.utid\\u{1b}]0;pwned\\u{7}",
+        "login.microsoftonline.com\\u{1b}[31m",
+        "utid\\u{9b}2j",
+        "c\\u{1b}[1m",
+        "x-\\u{1b}[5m",
+    ] {
+        assert!(out.contains(escaped), "{escaped} in {out}");
+    }
+
+    // JSON keeps the values as they are, as JSON strings.
+    let j = h.run(&["cache", "inspect", "--json"]).await;
+    assert!(!j.stdout.contains('\u{1b}'), "{:?}", j.stdout);
+    let v = j.json();
+    assert_eq!(v["accounts"][hai]["usernames"][0], username);
+    assert_eq!(v["environments"][env]["accounts"], 1);
+    assert_eq!(v["other_members"][0], "x-\u{1b}[5m");
+}

@@ -33,10 +33,10 @@ pub(crate) struct Facts {
 /// Reads `cache` under its lock and counts its entries.
 pub(crate) async fn read(cache: &FileCache) -> CliResult<Facts> {
     let path = cache.path().to_path_buf();
-    let (size, encrypted) = match std::fs::read(&path) {
-        Ok(raw) => (
-            Some(raw.len() as u64),
-            msal_cache_file::envelope::looks_encrypted(&raw),
+    let (size, encrypted) = match size_and_header(&path) {
+        Ok((size, head)) => (
+            Some(size),
+            msal_cache_file::envelope::looks_encrypted(&head),
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, false),
         Err(e) => {
@@ -63,6 +63,18 @@ pub(crate) async fn read(cache: &FileCache) -> CliResult<Facts> {
         encrypted,
         report,
     })
+}
+
+/// The file's size and its first bytes (enough to tell an encrypted file):
+/// the document itself is read once, by the cache.
+fn size_and_header(path: &std::path::Path) -> std::io::Result<(u64, Vec<u8>)> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut head = Vec::with_capacity(msal_cache_file::envelope::MAGIC.len());
+    file.take(msal_cache_file::envelope::MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    Ok((size, head))
 }
 
 /// A file cache error as the CLI reports it.
@@ -92,11 +104,11 @@ fn print(f: &Facts, out: Out) {
     match f.size {
         None => say!(
             "Cache file   {} (does not exist yet: empty)",
-            f.path.display()
+            printable(&f.path.display().to_string())
         ),
         Some(size) => say!(
             "Cache file   {} ({}, {})",
-            f.path.display(),
+            printable(&f.path.display().to_string()),
             bytes(size),
             if f.encrypted {
                 "encrypted"
@@ -118,24 +130,26 @@ fn print(f: &Facts, out: Out) {
         );
     }
     if !r.other_members.is_empty() {
-        say!("Other data   {}", r.other_members.join(", "));
+        let names: Vec<String> = r.other_members.iter().map(|m| printable(m)).collect();
+        say!("Other data   {}", names.join(", "));
     }
     if r.is_empty() {
         return;
     }
     say!("Accounts");
     for (hai, a) in &r.accounts {
+        let hai = printable(hai);
         let who = if hai == APP_BUCKET {
             "(app tokens, no user)".to_owned()
         } else if a.usernames.is_empty() {
             format!("{hai} (no Account entry)")
         } else {
-            format!("{} ({hai})", a.usernames.join(", "))
+            format!("{} ({hai})", printable_list(&a.usernames))
         };
         let tenants = if a.realms.is_empty() {
             String::new()
         } else {
-            format!("; tenants {}", a.realms.join(", "))
+            format!("; tenants {}", printable_list(&a.realms))
         };
         say!(
             "  {who}: {} access token(s) ({} expired), {} refresh token(s), {} ID token(s){tenants}",
@@ -155,8 +169,38 @@ fn print(f: &Facts, out: Out) {
     }
 }
 
-fn shown(s: &str) -> &str {
-    if s.is_empty() { "(none)" } else { s }
+/// A value from the cache file as text to print: `(none)` when empty.
+fn shown(s: &str) -> String {
+    if s.is_empty() {
+        "(none)".to_owned()
+    } else {
+        printable(s)
+    }
+}
+
+/// `s` safe to print on a terminal: control characters (an ANSI escape
+/// sequence in a hostile cache file could rewrite the screen or the
+/// window title) and the invisible bidirectional controls (which reorder
+/// what is shown) are written as `\u{..}` escapes; the rest is kept.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn printable_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| printable(s))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn counts(c: &Counts) -> String {
@@ -173,5 +217,28 @@ fn bytes(n: u64) -> String {
         format!("{:.1} KiB", n as f64 / 1024.0)
     } else {
         format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(printable("ada@contoso.com"), "ada@contoso.com");
+        assert_eq!(
+            printable("Zoë 日本"),
+            "Zoë 日本",
+            "printable Unicode is kept"
+        );
+        assert_eq!(
+            printable("\u{1b}[31mevil\u{1b}[0m\r\n\u{7}"),
+            "\\u{1b}[31mevil\\u{1b}[0m\\u{d}\\u{a}\\u{7}"
+        );
+        assert_eq!(printable("\u{9b}2J"), "\\u{9b}2J", "the C1 CSI too");
+        assert_eq!(printable("a\u{202e}cba"), "a\\u{202e}cba");
+        assert_eq!(shown(""), "(none)");
+        assert_eq!(shown("\u{1b}"), "\\u{1b}");
     }
 }
