@@ -51,9 +51,15 @@ pub(crate) struct GlobalOpts {
 
     /// The application (client) id [default: the Azure CLI's public client,
     /// 04b07795-8ddb-461a-bbee-02f9e1bf7b46]. With `app-token --managed-identity`:
-    /// the client id of a user-assigned identity.
+    /// the client id of a user-assigned identity, only when given on the command
+    /// line (MSAL_CLIENT_ID names the app to sign in with, not an identity).
     #[arg(long, global = true, env = "MSAL_CLIENT_ID", value_name = "ID")]
     pub(crate) client_id: Option<String>,
+
+    /// Whether `--client-id` was typed on the command line (not taken from
+    /// MSAL_CLIENT_ID): only then does it name a managed identity.
+    #[arg(skip)]
+    pub(crate) client_id_on_command_line: bool,
 
     /// The token cache file [default: `msal/cache.bin` (encrypted) or
     /// `msal/cache.json` (--plaintext) in the user's data directory].
@@ -224,7 +230,8 @@ pub(crate) struct AppTokenArgs {
     #[arg(long, value_name = "PEM", requires = "certificate")]
     pub(crate) key: Option<PathBuf>,
     /// The identity of the Azure resource this runs on (system-assigned, or
-    /// user-assigned with --client-id, --resource-id or --object-id).
+    /// user-assigned with one of --client-id, --resource-id or --object-id;
+    /// MSAL_CLIENT_ID is not read for it). Tokens are cached in the --cache file.
     #[arg(long, group = "credential")]
     pub(crate) managed_identity: bool,
     /// A user-assigned managed identity by its Azure resource id.
@@ -257,7 +264,39 @@ pub(crate) enum CacheCommand {
 
 /// `msal quickstart`.
 #[derive(Debug, Clone, Args)]
-pub(crate) struct QuickstartArgs {}
+pub(crate) struct QuickstartArgs {
+    /// Print one JSON object per step, on its own line (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Parses the command line: `Cli`, plus where `--client-id` came from.
+///
+/// # Errors
+/// clap's error for bad arguments, help and version.
+pub(crate) fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.global.client_id_on_command_line = typed(&matches, "client_id");
+    Ok(cli)
+}
+
+/// Whether `id` was given on the command line, before or after the
+/// subcommand (a global option's value is recorded where it was typed).
+fn typed(matches: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource;
+    let here = matches
+        .try_get_raw(id)
+        .ok()
+        .flatten()
+        .is_some_and(|_| matches.value_source(id) == Some(ValueSource::CommandLine));
+    here || matches.subcommand().is_some_and(|(_, sub)| typed(sub, id))
+}
 
 #[cfg(test)]
 mod tests {
@@ -267,6 +306,46 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_client_id_counts_as_typed_only_from_the_command_line() {
+        let cases: [(&[&str], bool); 5] = [
+            (
+                &["msal", "app-token", "--managed-identity", "--scopes", "r"],
+                false,
+            ),
+            (
+                &[
+                    "msal",
+                    "app-token",
+                    "--managed-identity",
+                    "--client-id",
+                    "x",
+                    "--scopes",
+                    "r",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "msal",
+                    "--client-id",
+                    "x",
+                    "app-token",
+                    "--managed-identity",
+                    "--scopes",
+                    "r",
+                ],
+                true,
+            ),
+            (&["msal", "cache", "inspect"], false),
+            (&["msal", "--client-id", "x", "cache", "inspect"], true),
+        ];
+        for (args, expected) in cases {
+            let cli = parse_from(args).expect("parses");
+            assert_eq!(cli.global.client_id_on_command_line, expected, "{args:?}");
+        }
     }
 
     #[test]

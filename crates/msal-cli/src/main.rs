@@ -9,7 +9,7 @@
 //! msal logout [--account USER | --all]
 //! msal app-token --scopes ... (--client-secret-env VAR | --certificate PEM | --managed-identity | --workload-identity)
 //! msal cache inspect [--json]
-//! msal quickstart                                          # the whole loop against an embedded emulator
+//! msal quickstart [--json]                                 # the whole loop against an embedded emulator
 //! ```
 //!
 //! Every global option also reads an `MSAL_*` variable (`msal --help`).
@@ -25,9 +25,6 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::cli::Cli;
 use crate::error::{CliError, EXIT_ERROR, one_line};
 
 fn main() -> ExitCode {
@@ -47,7 +44,7 @@ fn main() -> ExitCode {
         );
     }));
 
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };

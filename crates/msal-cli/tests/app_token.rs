@@ -2,9 +2,10 @@
 
 mod support;
 
+use msal_emulator::managed_identity::{Host, Identity, SYSTEM_ASSIGNED, USER_ASSIGNED};
 use msal_emulator::{ClientCertificate, defaults};
 use msal_test_support::{Canned, TestServer};
-use support::{msal_command, run};
+use support::{Harness, msal_command, run};
 
 const VAULT: &str = "https://vault.azure.net";
 
@@ -281,5 +282,182 @@ async fn workload_identity_reads_the_azure_variables() {
     assert!(
         line.contains("AZURE_FEDERATED_TOKEN_FILE") && line.contains("AZURE_TENANT_ID"),
         "{line}"
+    );
+}
+
+/// The claims of a JWT (base64url, no padding), decoded by hand: the test
+/// needs no base64 crate for this.
+fn claims(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in payload.bytes() {
+        let v = alphabet.iter().position(|a| *a == c).expect("base64url") as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    serde_json::from_slice(&out).expect("JSON claims")
+}
+
+/// `msal app-token --managed-identity --json` on the emulated `host`, with
+/// the harness's plain cache file, plus `args`.
+async fn mi(h: &Harness, host: Host, env: &[(&str, &str)], args: &[&str]) -> support::Run {
+    let vars = h.emu.managed_identity_env(host).await.expect("variables");
+    let mut c = msal_command(h.dir.path());
+    c.envs(vars)
+        .envs(env.iter().copied())
+        // Identity endpoints are never proxied, whatever the environment says.
+        .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .env("HTTP_PROXY", "http://127.0.0.1:1")
+        .args(["--plaintext", "--cache"])
+        .arg(h.cache())
+        .args([
+            "app-token",
+            "--managed-identity",
+            "--scopes",
+            VAULT,
+            "--json",
+        ])
+        .args(args);
+    run(c).await
+}
+
+/// The token is `who`'s, fetched (not cached); the next run is served from
+/// the cache file without a request.
+async fn fetched_then_cached(h: &Harness, host: Host, args: &[&str], who: Identity) {
+    let before = h.admin().managed_identity_requests();
+    let first = mi(h, host, &[], args).await.json();
+    assert_eq!(first["from_cache"], false, "{args:?}");
+    let c = claims(first["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["aud"].as_str(), c["oid"].as_str(), c["appid"].as_str()),
+        (Some(VAULT), Some(who.object_id), Some(who.client_id)),
+        "{args:?}: {c}"
+    );
+    assert_eq!(
+        h.admin().managed_identity_requests(),
+        before + 1,
+        "{args:?}"
+    );
+    let again = mi(h, host, &[], args).await.json();
+    assert_eq!(again["from_cache"], true, "{args:?}");
+    assert_eq!(again["access_token"], first["access_token"]);
+    assert_eq!(
+        h.admin().managed_identity_requests(),
+        before + 1,
+        "{args:?}: no request for the cached token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_on_the_emulated_vm_by_each_kind_of_id_and_cached() {
+    let h = Harness::start().await;
+    let [first, second] = USER_ASSIGNED;
+    for (args, who) in [
+        (&[][..], SYSTEM_ASSIGNED),
+        (&["--client-id", first.client_id], first),
+        (&["--resource-id", second.resource_id], second),
+        (&["--object-id", first.object_id], first),
+    ] {
+        fetched_then_cached(&h, Host::Imds, args, who).await;
+    }
+    // Four identities, four entries where MSAL Python keeps them.
+    let inspect = h.run(&["cache", "inspect", "--json"]).await.json();
+    assert_eq!(
+        inspect["environments"]["localhost"]["access_tokens"], 4,
+        "{inspect}"
+    );
+    assert_eq!(
+        inspect["accounts"]["(app)"]["access_tokens"], 4,
+        "{inspect}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_on_the_emulated_app_service() {
+    let h = Harness::start().await;
+    fetched_then_cached(&h, Host::AppService, &[], SYSTEM_ASSIGNED).await;
+    let second = USER_ASSIGNED[1];
+    fetched_then_cached(
+        &h,
+        Host::AppService,
+        &["--resource-id", second.resource_id],
+        second,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msal_client_id_from_the_environment_does_not_name_a_managed_identity() {
+    let h = Harness::start().await;
+    // Exported for `msal login`: not an identity the host has.
+    let login_app = [("MSAL_CLIENT_ID", defaults::CLI_APP_ID)];
+    let v = mi(&h, Host::Imds, &login_app, &[]).await.json();
+    let c = claims(v["access_token"].as_str().unwrap());
+    assert_eq!(c["oid"].as_str(), Some(SYSTEM_ASSIGNED.object_id), "{c}");
+    // Typed on the command line, it does (and wins over the variable).
+    let first = USER_ASSIGNED[0];
+    let v = mi(
+        &h,
+        Host::Imds,
+        &login_app,
+        &["--client-id", first.client_id],
+    )
+    .await
+    .json();
+    let c = claims(v["access_token"].as_str().unwrap());
+    assert_eq!(c["oid"].as_str(), Some(first.object_id), "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_takes_one_id_at_most() {
+    let h = Harness::start().await;
+    let [first, second] = USER_ASSIGNED;
+    for args in [
+        &[
+            "--client-id",
+            first.client_id,
+            "--resource-id",
+            second.resource_id,
+        ][..],
+        &[
+            "--client-id",
+            first.client_id,
+            "--object-id",
+            second.object_id,
+        ],
+    ] {
+        let r = mi(&h, Host::Imds, &[], args).await;
+        let line = r.fails(1);
+        assert!(
+            line.contains("--client-id, --resource-id and --object-id")
+                && line.contains("only one"),
+            "{args:?}: {line}"
+        );
+    }
+    let r = mi(
+        &h,
+        Host::Imds,
+        &[],
+        &[
+            "--resource-id",
+            second.resource_id,
+            "--object-id",
+            second.object_id,
+        ],
+    )
+    .await;
+    assert!(r.fails(1).contains("cannot be used with"), "{r:#?}");
+    assert_eq!(
+        h.admin().managed_identity_requests(),
+        0,
+        "nothing was asked"
     );
 }

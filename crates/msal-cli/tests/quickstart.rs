@@ -50,3 +50,54 @@ async fn the_quickstart_runs_the_whole_loop_offline() {
     assert!(!std::path::Path::new(path).exists(), "{path} was removed");
     assert!(!home.path().join("data").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_output_json_each_step_is_one_json_line() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = msal_command(home.path());
+    c.args(["--output", "json", "quickstart"]);
+    let r = run(c).await;
+    let lines: Vec<serde_json::Value> = r
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(lines.len(), 7, "six steps and the end: {lines:#?}");
+    for (i, step) in lines[..6].iter().enumerate() {
+        assert_eq!(step["step"], i + 1, "{step}");
+        assert_eq!(step["of"], 6);
+        assert!(step["title"].as_str().is_some_and(|t| !t.is_empty()));
+    }
+    assert!(lines[0]["emulator"].as_str().unwrap().starts_with("http"));
+    assert!(
+        lines[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enter the code"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[1]["signed_in"]["account"]["username"],
+        "ada@contoso.onmicrosoft.com"
+    );
+    assert!(
+        lines[1]["signed_in"]["access_token"].is_null(),
+        "no token printed"
+    );
+    assert_eq!(lines[2]["accounts"].as_array().unwrap().len(), 1);
+    assert_eq!(lines[3]["token"]["from_cache"], true);
+    assert_eq!(lines[3]["requests"], 0);
+    assert_eq!(lines[3]["cache"]["encrypted"], true);
+    assert_eq!(lines[3]["cache"]["sections"]["AccessToken"], 1);
+    assert_eq!(lines[4]["removed"][0], "ada@contoso.onmicrosoft.com");
+    assert_eq!(lines[5]["accounts"], 0);
+    assert_eq!(lines[5]["cache"]["sections"]["Account"], 0);
+    assert_eq!(lines[6], serde_json::json!({"done": true}));
+
+    // `quickstart --json` is the same.
+    let mut c = msal_command(home.path());
+    c.args(["quickstart", "--json"]);
+    let r = run(c).await;
+    assert_eq!(r.ok().lines().count(), 7);
+}

@@ -108,19 +108,47 @@ async fn managed_identity(
             "a managed identity token is for one resource: pass one scope (`<resource>/.default`) or resource URI",
         ));
     };
-    let identity = if let Some(id) = &args.resource_id {
-        ManagedIdentity::UserAssigned(UserAssignedId::ResourceId(id.clone()))
-    } else if let Some(id) = &args.object_id {
-        ManagedIdentity::UserAssigned(UserAssignedId::ObjectId(id.clone()))
-    } else if let Some(id) = ctx.g.client_id.as_deref().filter(|c| !c.trim().is_empty()) {
-        ManagedIdentity::UserAssigned(UserAssignedId::ClientId(id.to_owned()))
-    } else {
-        ManagedIdentity::SystemAssigned
-    };
-    let app = ManagedIdentityApplication::builder(identity).build()?;
+    let identity = identity(ctx, args)?;
+    // Cached in the same file as every other token (MSAL Python's layout
+    // for managed identity), so the next run is served without a request.
+    let app = ManagedIdentityApplication::builder(identity)
+        .cache_access(Arc::new(ctx.file_cache()?))
+        .build()?;
     let token = app.acquire_token_for_resource(scope.as_str()).await?;
     print_mi(&token, out);
     Ok(())
+}
+
+/// The identity the arguments name. `--client-id` counts only when typed:
+/// MSAL_CLIENT_ID, exported for `msal login`, must not silently turn a
+/// system-assigned request into a user-assigned one.
+fn identity(ctx: &Ctx, args: &AppTokenArgs) -> CliResult<ManagedIdentity> {
+    let client_id = ctx
+        .g
+        .client_id
+        .as_deref()
+        .filter(|_| ctx.g.client_id_on_command_line)
+        .filter(|c| !c.trim().is_empty());
+    let mut named: Vec<UserAssignedId> = [
+        client_id.map(|id| UserAssignedId::ClientId(id.to_owned())),
+        args.resource_id
+            .as_ref()
+            .map(|id| UserAssignedId::ResourceId(id.clone())),
+        args.object_id
+            .as_ref()
+            .map(|id| UserAssignedId::ObjectId(id.clone())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match named.len() {
+        0 => Ok(ManagedIdentity::SystemAssigned),
+        1 => Ok(ManagedIdentity::UserAssigned(named.remove(0))),
+        _ => Err(CliError::other(
+            "--client-id, --resource-id and --object-id each name a user-assigned identity: \
+             give only one of them (see `msal app-token --help`)",
+        )),
+    }
 }
 
 fn print_mi(t: &ManagedIdentityToken, out: Out) {

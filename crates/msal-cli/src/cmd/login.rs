@@ -121,7 +121,17 @@ pub(crate) async fn device_code(
 /// stderr is not a terminal.
 struct Countdown {
     bar: ProgressBar,
-    ticker: std::thread::JoinHandle<()>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Countdown {
+    fn drop(&mut self) {
+        // A flow given up on (its future dropped) must not leave the spinner
+        // drawing; the ticker ends by itself once the bar is finished.
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
+    }
 }
 
 impl Countdown {
@@ -144,12 +154,17 @@ impl Countdown {
                 std::thread::sleep(Duration::from_millis(250));
             }
         });
-        Self { bar, ticker }
+        Self {
+            bar,
+            ticker: Some(ticker),
+        }
     }
 
-    fn finish(self) {
+    fn finish(mut self) {
         self.bar.finish_and_clear();
-        let _ = self.ticker.join();
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
     }
 }
 

@@ -23,6 +23,6 @@ pub(crate) async fn run(cli: Cli) -> CliResult {
         Command::Logout(args) => logout::run(&ctx, &args).await,
         Command::AppToken(args) => app_token::run(&ctx, &args).await,
         Command::Cache(CacheCommand::Inspect(args)) => cache::inspect(&ctx, args.json).await,
-        Command::Quickstart(_) => quickstart::run(&ctx).await,
+        Command::Quickstart(args) => quickstart::run(&ctx, args.json).await,
     }
 }
