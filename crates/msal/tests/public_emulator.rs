@@ -567,3 +567,56 @@ async fn no_issued_token_in_trace_logs_or_debug_output() {
         }
     }
 }
+
+/// The emulator as a generic OpenID Connect provider (by its issuer URL):
+/// sign-in, silent from the cache, refresh, and sign-out, with the realm and
+/// environment taken from the issuer; an issuer that is not the one in the
+/// discovery document is refused before any token request.
+#[tokio::test]
+async fn a_generic_oidc_issuer_signs_in_silently_refreshes_and_signs_out() {
+    let emu = emulator().await;
+    let issuer = format!("{}/{}/v2.0", emu.base_url(), defaults::TENANT_ID);
+    let clock = Arc::new(ManualClock::at_unix(now()));
+    let app = PublicClientApplication::builder(defaults::CLI_APP_ID)
+        .oidc_authority(&format!("{issuer}/"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let r = ropc(&app, defaults::USER, defaults::USER_PASSWORD).await;
+    let account = r.account().unwrap().clone();
+    assert_eq!(account.username, defaults::USER);
+    let before = emu.admin().request_count(Endpoint::Token);
+    let cached = app.acquire_token_silent(SCOPES, &account).await.unwrap();
+    assert_eq!(cached.source(), TokenSource::Cache);
+    assert_eq!(emu.admin().request_count(Endpoint::Token), before);
+    clock.advance(Duration::from_secs(2 * 3600));
+    let refreshed = app.acquire_token_silent(SCOPES, &account).await.unwrap();
+    assert_eq!(refreshed.source(), TokenSource::IdentityProvider);
+    app.remove_account(&account).await.unwrap();
+    assert!(app.accounts().await.unwrap().is_empty());
+
+    // Another issuer on the same server: its document names the real one.
+    let wrong = format!(
+        "{}/{}/v2.0",
+        emu.base_url(),
+        defaults::TENANT_ID.to_uppercase()
+    );
+    let before = emu.admin().request_count(Endpoint::Token);
+    let app = PublicClientApplication::builder(defaults::CLI_APP_ID)
+        .oidc_authority(&wrong)
+        .build()
+        .unwrap();
+    let e = app
+        .acquire_token_by_username_password(
+            SCOPES,
+            defaults::USER,
+            Password::new(defaults::USER_PASSWORD),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Protocol(p) if p.message.contains("another issuer")),
+        "{e:?}"
+    );
+    assert_eq!(emu.admin().request_count(Endpoint::Token), before);
+}

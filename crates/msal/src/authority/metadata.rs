@@ -311,7 +311,37 @@ fn endpoint(value: Option<String>, name: &str) -> Result<Option<Url>> {
     Ok(Some(url))
 }
 
+/// An issuer in the form [`Authority::oidc`] keeps: lower-case scheme and
+/// host, no trailing slash.
+fn normalized_issuer(issuer: &str) -> Option<String> {
+    let url = Url::parse(issuer).ok()?;
+    let mut s = format!(
+        "{}://{}",
+        url.scheme(),
+        url.host_str()?.to_ascii_lowercase()
+    );
+    if let Some(p) = url.port() {
+        s.push_str(&format!(":{p}"));
+    }
+    s.push_str(url.path().trim_end_matches('/'));
+    Some(s)
+}
+
 fn convert(raw: RawMetadata, authority: &Authority) -> Result<OidcMetadata> {
+    if authority.kind() == AuthorityKind::Oidc {
+        // OpenID Connect Discovery 1.0 §4.3: the document must name the issuer
+        // it was fetched for, or its tokens are not that issuer's.
+        let Some(issuer) = raw.issuer.as_deref() else {
+            return Err(Error::protocol(format!(
+                "the OpenID configuration of {authority} has no issuer"
+            )));
+        };
+        if normalized_issuer(issuer).as_deref() != Some(authority.as_str()) {
+            return Err(Error::protocol(format!(
+                "the OpenID configuration fetched for the issuer {authority} names another issuer ({issuer})"
+            )));
+        }
+    }
     let token_endpoint = endpoint(raw.token_endpoint, "token_endpoint")?.ok_or_else(|| {
         Error::protocol(format!(
             "the OpenID configuration of {authority} has no token_endpoint"

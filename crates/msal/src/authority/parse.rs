@@ -164,6 +164,8 @@ impl Authority {
             .first()
             .is_some_and(|s| s.eq_ignore_ascii_case("adfs"))
         {
+            // `https://fs/adfs/oauth2/token` is an endpoint, not the authority.
+            check_tail(&segments, 1, input)?;
             return Ok(Self::make(
                 AuthorityKind::Adfs,
                 &url,
@@ -499,6 +501,10 @@ mod tests {
             "https://fs.contoso.com/adfs/.well-known/openid-configuration"
         );
         assert_eq!(adfs.kind().authority_type(), "ADFS");
+        assert!(matches!(
+            Authority::parse("https://fs.contoso.com/adfs/oauth2/token"),
+            Err(Error::Config(_))
+        ));
 
         let ciam = Authority::parse("https://contoso.ciamlogin.com/").unwrap();
         assert_eq!(ciam.kind(), AuthorityKind::Ciam);
