@@ -750,3 +750,48 @@ fn owned_input_loads_like_borrowed_input() {
     assert!(format!("{owned:?}").contains("access_tokens: 1"));
     assert!(!format!("{owned:?}").contains("alice"));
 }
+
+/// Spec §10.6: the key-binding field is read under each MSAL's name
+/// (`key_id` Python/Node, `kid` .NET, `keyid` Go) when a query asks for a
+/// key; §11: `extended_expires_on` missing or 0 falls back to .NET's
+/// `ext_expires_on`.
+#[test]
+fn every_msals_key_binding_field_and_dotnets_ext_expires_on_are_read() {
+    let a = hai("alice");
+    for field in ["key_id", "kid", "keyid"] {
+        let input = json!({ "AccessToken": { "k": {
+            "credential_type": "AccessToken", "secret": "bound-at", "home_account_id": a,
+            "environment": ENV, "client_id": CID, "realm": TID, "target": "User.Read",
+            "cached_at": NOW.to_string(), "expires_on": (NOW + 3600).to_string(),
+            field: "kid-1" } } });
+        let cache = TokenCache::deserialize(input.to_string().as_bytes()).unwrap();
+        let mut q = at_query(&a, &["User.Read"]);
+        q.key_id = Some("kid-2");
+        assert!(
+            cache.find_access_token(&q, NOW).is_none(),
+            "{field}: a token bound to another key was returned"
+        );
+        q.key_id = Some("kid-1");
+        assert!(cache.find_access_token(&q, NOW).is_some(), "{field}");
+    }
+    for ext in [json!(null), json!("0")] {
+        let mut at = json!({
+            "credential_type": "AccessToken", "secret": "dotnet-at", "home_account_id": a,
+            "environment": ENV, "client_id": CID, "realm": TID, "target": "User.Read",
+            "cached_at": NOW.to_string(), "expires_on": (NOW + 3600).to_string(),
+            "ext_expires_on": (NOW + 7200).to_string() });
+        if !ext.is_null() {
+            at["extended_expires_on"] = ext.clone();
+        }
+        let input = json!({ "AccessToken": { "k": at } });
+        let cache = TokenCache::deserialize(input.to_string().as_bytes()).unwrap();
+        let found = cache
+            .find_access_token(&at_query(&a, &["User.Read"]), NOW)
+            .unwrap_or_else(|| panic!("extended_expires_on = {ext}"));
+        assert_eq!(
+            found.extended_expires_on,
+            NOW + 7200,
+            "extended_expires_on = {ext}"
+        );
+    }
+}

@@ -147,9 +147,12 @@ impl TokenCache {
             token_type: field(&f.token_type, base).unwrap_or("Bearer").to_owned(),
             target: field(&f.target, base).unwrap_or("").to_owned(),
             expires_on,
+            // MSAL.NET reads its legacy `ext_expires_on` when the field is
+            // absent or 0 (spec §1.1); so do we.
             extended_expires_on: f
                 .extended_expires_on
-                .or(f.ext_expires_on)
+                .filter(|e| *e != 0)
+                .or(f.ext_expires_on.filter(|e| *e != 0))
                 .unwrap_or(expires_on),
             refresh_on: f.refresh_on,
             realm: field(&f.realm, base).unwrap_or("").to_owned(),
