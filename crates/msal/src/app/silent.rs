@@ -172,6 +172,15 @@ impl Engine {
                         found = Some((at, id));
                     }
                 }
+                // A token that will be returned as it is needs no refresh
+                // candidates: skip that work on the hot path.
+                let usable = found.as_ref().is_some_and(|(at, _)| {
+                    at.expires_on.saturating_sub(now) >= EXPIRY_BUFFER_SECS
+                        && !at.refresh_on.is_some_and(|r| r <= now)
+                });
+                if usable {
+                    return Ok((found, Vec::new()));
+                }
                 let family = match c.app_metadata(&env_refs, &self.client_id) {
                     // Family status unknown: any family RT may work (Python, .NET).
                     None => Some("1".to_owned()),
