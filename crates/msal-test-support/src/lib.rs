@@ -1,6 +1,7 @@
 //! msal-test-support (being built).
 
 pub mod child;
+pub mod confidential;
 pub mod fake_http;
 pub mod jwt;
 pub mod log_capture;

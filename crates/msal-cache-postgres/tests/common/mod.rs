@@ -4,13 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use msal::ConfidentialClientApplication;
 use msal::clock::ManualClock;
-use msal::credentials::ClientCredential;
-use msal::secret::ClientSecret;
-use msal::storage::{CacheStore, MemoryStore, StoreAccess};
+use msal::storage::MemoryStore;
 use msal_cache_postgres::{PostgresStore, PostgresStoreBuilder};
-use msal_test_support::{Expect, FakeHttp, Reply};
 use sqlx::PgPool;
 
 pub fn database_url() -> String {
@@ -156,64 +152,5 @@ pub fn builder(schema: &Schema, clock: &Arc<ManualClock>) -> PostgresStoreBuilde
 
 // ---------- a confidential client on the store, with a scripted identity provider ----------
 
-pub const CLIENT_ID: &str = "00000000-0000-0000-0000-0000000ca5e5";
-pub const HOST: &str = "https://login.microsoftonline.com";
-pub const GRAPH: &str = "https://graph.microsoft.com/.default";
-
-/// A tenant id no other test in this process uses (authority metadata is
-/// cached process-wide).
-pub fn unique_tenant() -> String {
-    format!(
-        "7e4a0000-0000-4000-8000-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-/// Queues the two requests of a first client-credentials call for `tenant`:
-/// its metadata, then a token request answered with `access_token`, valid
-/// for an hour.
-pub fn expect_client_credentials(idp: &FakeHttp, tenant: &str, access_token: &str) {
-    idp.expect(
-        Expect::get(&format!("{HOST}/{tenant}/v2.0/.well-known/openid-configuration")),
-        Reply::json(
-            200,
-            &format!(
-                r#"{{"issuer":"{HOST}/{tenant}/v2.0","authorization_endpoint":"{HOST}/{tenant}/oauth2/v2.0/authorize","token_endpoint":"{HOST}/{tenant}/oauth2/v2.0/token"}}"#
-            ),
-        ),
-    );
-    expect_token(idp, tenant, access_token);
-}
-
-/// Queues one client-credentials token request for `tenant`.
-pub fn expect_token(idp: &FakeHttp, tenant: &str, access_token: &str) {
-    idp.expect(
-        Expect::post(&format!("{HOST}/{tenant}/oauth2/v2.0/token"))
-            .form("grant_type", "client_credentials"),
-        Reply::json(
-            200,
-            &format!(
-                r#"{{"token_type":"Bearer","expires_in":3600,"ext_expires_in":3600,"access_token":"{access_token}"}}"#
-            ),
-        ),
-    );
-}
-
-/// A confidential client of `tenant` whose token cache is `store`.
-pub fn confidential_app<S: CacheStore>(
-    store: S,
-    idp: &Arc<FakeHttp>,
-    clock: &Arc<ManualClock>,
-    tenant: &str,
-) -> ConfidentialClientApplication {
-    ConfidentialClientApplication::builder(
-        CLIENT_ID,
-        ClientCredential::secret(ClientSecret::new("the-client-secret")),
-    )
-    .authority(format!("{HOST}/{tenant}"))
-    .http_client(idp.clone())
-    .clock(clock.clone())
-    .cache_access(Arc::new(StoreAccess::new(store)))
-    .build()
-    .unwrap()
-}
+#[allow(unused_imports)]
+pub use msal_test_support::confidential::*;

@@ -1,0 +1,85 @@
+//! A confidential client on a cache store, with a scripted identity
+//! provider: what the storage backends' tests share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use msal::ConfidentialClientApplication;
+use msal::clock::ManualClock;
+use msal::credentials::ClientCredential;
+use msal::secret::ClientSecret;
+use msal::storage::{CacheStore, StoreAccess};
+
+use crate::{Expect, FakeHttp, Reply};
+
+/// The client id of [`confidential_app`].
+pub const CLIENT_ID: &str = "00000000-0000-0000-0000-0000000ca5e5";
+/// The identity provider's origin.
+pub const HOST: &str = "https://login.microsoftonline.com";
+/// An app-token scope.
+pub const GRAPH: &str = "https://graph.microsoft.com/.default";
+
+/// A tenant id no other test uses (authority metadata is cached
+/// process-wide, and parallel test processes share stores).
+pub fn unique_tenant() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mixed = (u64::from(std::process::id()) << 32 | u64::from(nanos)) ^ (n << 20);
+    format!("7e4a0000-0000-4000-8000-{:012x}", mixed & 0xffff_ffff_ffff)
+}
+
+/// Queues the two requests of a first client-credentials call for `tenant`:
+/// its metadata, then a token request answered with `access_token`, valid
+/// for an hour.
+pub fn expect_client_credentials(idp: &FakeHttp, tenant: &str, access_token: &str) {
+    idp.expect(
+        Expect::get(&format!("{HOST}/{tenant}/v2.0/.well-known/openid-configuration")),
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"issuer":"{HOST}/{tenant}/v2.0","authorization_endpoint":"{HOST}/{tenant}/oauth2/v2.0/authorize","token_endpoint":"{HOST}/{tenant}/oauth2/v2.0/token"}}"#
+            ),
+        ),
+    );
+    expect_token(idp, tenant, access_token);
+}
+
+/// Queues one client-credentials token request for `tenant`.
+pub fn expect_token(idp: &FakeHttp, tenant: &str, access_token: &str) {
+    idp.expect(
+        Expect::post(&format!("{HOST}/{tenant}/oauth2/v2.0/token"))
+            .form("grant_type", "client_credentials"),
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"token_type":"Bearer","expires_in":3600,"ext_expires_in":3600,"access_token":"{access_token}"}}"#
+            ),
+        ),
+    );
+}
+
+/// A confidential client of `tenant` whose token cache is `store`.
+///
+/// # Panics
+/// If the app cannot be built (a test setup error).
+pub fn confidential_app<S: CacheStore>(
+    store: S,
+    idp: &Arc<FakeHttp>,
+    clock: &Arc<ManualClock>,
+    tenant: &str,
+) -> ConfidentialClientApplication {
+    ConfidentialClientApplication::builder(
+        CLIENT_ID,
+        ClientCredential::secret(ClientSecret::new("the-client-secret")),
+    )
+    .authority(format!("{HOST}/{tenant}"))
+    .http_client(idp.clone())
+    .clock(clock.clone())
+    .cache_access(Arc::new(StoreAccess::new(store)))
+    .build()
+    .expect("a valid confidential client")
+}
