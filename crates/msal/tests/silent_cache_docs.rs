@@ -394,3 +394,44 @@ async fn silent_without_scopes_is_a_configuration_error() {
     assert!(matches!(e, msal::Error::Config(_)), "{e:?}");
     assert_eq!(s.http.request_count(), 0);
 }
+
+#[tokio::test]
+async fn sign_out_removes_the_account_under_every_alias_silent_calls_would_use() {
+    // MSAL Python wrote the user under login.microsoftonline.com, MSAL Node
+    // under login.windows.net: both serve silent calls, so both must go.
+    let tenant = unique_tenant();
+    let (py, node) = ("login.microsoftonline.com", "login.windows.net");
+    let doc = json!({
+        "Account": { "a": account_entry(py, &tenant), "b": account_entry(node, &tenant) },
+        "AccessToken": {
+            "at1": at_entry(py, &tenant, &tenant, "PY-AT", NOW + 3600),
+            "at2": at_entry(node, &tenant, &tenant, "NODE-AT", NOW + 3600)
+        },
+        "RefreshToken": {
+            "rt1": rt_entry(py, &tenant, CLIENT_ID, "PY-RT", None),
+            "rt2": rt_entry(node, &tenant, CLIENT_ID, "NODE-RT", None)
+        }
+    });
+    let hooks = RecordingHooks::with_doc(&doc.to_string());
+    let s = setup_with_hooks(hooks.clone(), Some(&format!("{HOST}/{tenant}")));
+    let accounts = s.app.accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1, "one home account, deduplicated");
+    s.app.remove_account(&accounts[0]).await.unwrap();
+    assert!(s.app.accounts().await.unwrap().is_empty());
+    let e = s
+        .app
+        .acquire_token_silent(&["User.Read"], &accounts[0])
+        .await
+        .unwrap_err();
+    assert!(e.is_ui_required(), "{e:?}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(hooks.doc.lock().unwrap().as_deref().unwrap()).unwrap();
+    for section in ["Account", "AccessToken", "RefreshToken"] {
+        assert!(
+            saved[section].as_object().is_none_or(|m| m.is_empty()),
+            "{section} left behind: {}",
+            saved[section]
+        );
+    }
+    assert_eq!(s.http.request_count(), 0);
+}

@@ -326,14 +326,29 @@ impl Engine {
             .await
     }
 
-    /// Removes `account`'s tokens (spec §6.2) in its own partition.
+    /// Removes `account`'s tokens (spec §6.2) in its own partition, under
+    /// its environment and every alias of it: silent calls find tokens under
+    /// any alias (Node and .NET write `login.windows.net`), so a sign-out that
+    /// left them would not sign the user out. (MSAL Python removes the exact
+    /// environment only; .NET every environment.)
     ///
     /// # Errors
     /// Cache and hook errors.
     pub(crate) async fn remove_account(&self, account: &Account) -> Result<()> {
+        let mut envs = self.resolver.known_environments();
+        if !envs
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(&account.environment))
+        {
+            envs = crate::authority::aliases::environments_of(&account.environment);
+        }
         self.cache
             .access(Partition::user(&account.home_account_id), |c| {
-                c.remove_account(account, &self.client_id);
+                let mut each = account.clone();
+                for env in &envs {
+                    each.environment.clone_from(env);
+                    c.remove_account(&each, &self.client_id);
+                }
                 Ok(())
             })
             .await?;
