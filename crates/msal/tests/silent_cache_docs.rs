@@ -435,3 +435,34 @@ async fn sign_out_removes_the_account_under_every_alias_silent_calls_would_use()
     }
     assert_eq!(s.http.request_count(), 0);
 }
+
+#[tokio::test]
+async fn a_token_dotnet_stored_under_the_configured_domain_is_a_hit() {
+    // MSAL.NET with https://login.microsoftonline.com/<domain> stores the
+    // domain as the realm; the token endpoint names the tenant id.
+    let tenant = unique_tenant();
+    let domain = format!("d{}.example", &tenant[..8]);
+    let env = "login.microsoftonline.com";
+    let doc = json!({
+        "Account": { "a": account_entry(env, &tenant) },
+        "AccessToken": { "at": at_entry(env, &domain, &tenant, "DOTNET-AT", NOW + 3600) },
+        "RefreshToken": { "rt": rt_entry(env, &tenant, CLIENT_ID, "DOTNET-RT", None) }
+    });
+    let hooks = RecordingHooks::with_doc(&doc.to_string());
+    let s = setup_with_hooks(hooks, Some(&format!("{HOST}/{domain}")));
+    s.http.expect(
+        msal_test_support::Expect::get(&format!(
+            "{HOST}/{domain}/v2.0/.well-known/openid-configuration"
+        )),
+        Reply::json(200, &metadata_json(&tenant)),
+    );
+    let account = s.app.accounts().await.unwrap().remove(0);
+    let r = s
+        .app
+        .acquire_token_silent(&["User.Read"], &account)
+        .await
+        .unwrap();
+    assert_eq!(r.access_token().expose_secret(), "DOTNET-AT");
+    assert_eq!(r.source(), TokenSource::Cache);
+    s.http.assert_consumed();
+}

@@ -179,7 +179,8 @@ impl AuthorityResolver {
 
     /// The realms a cached token may be stored under for this authority and an
     /// account whose home tenant is `home_tenant` (spec §11): the authority's
-    /// realm(s), plus the home tenant when the authority is `common`,
+    /// realm(s) (the token endpoint's tenant, and the configured tenant segment
+    /// as .NET and Go store it), plus the home tenant when the authority is `common`,
     /// `organizations` or `consumers` (what MSAL.NET and Node store).
     pub fn lookup_realms(&self, home_tenant: Option<&str>) -> Vec<String> {
         let mut realms = Vec::new();
@@ -194,6 +195,9 @@ impl AuthorityResolver {
         if let Some(r) = self.cached_metadata().and_then(|m| m.realm()) {
             push(r);
         }
+        // MSAL.NET and Go store the configured tenant segment as it was
+        // given, e.g. a domain name (spec §10.2).
+        push(self.authority.tenant().to_owned());
         if self.authority.is_multi_tenant() {
             if let Some(t) = home_tenant {
                 push(t.to_ascii_lowercase());
