@@ -11,6 +11,9 @@
 //!
 //! Both in plain text and AES-256-GCM. No request reaches a network: a fake
 //! identity provider answers metadata and the refresh grant.
+//!
+//! The same cycle on MSAL Python + msal-extensions (plain text), for the
+//! ratio: `.venv/bin/python benches/file_cycle_python.py ../shared/bench`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
