@@ -12,7 +12,8 @@
 //! end. Each scenario: a warm-up pass over every tenant, then batches of
 //! calls on tenants in a pseudo-random order; reported: the median and
 //! minimum of the per-batch mean time per call, and calls per second.
-//! `BENCH_BUDGET_S` (default 2) bounds the time of each scenario.
+//! `BENCH_BUDGET_S` (default 2) bounds the time of each scenario. MSAL
+//! Python's side of the memory hits: `benches/confidential_python.py`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
