@@ -28,3 +28,40 @@ fn python_non_finite_numbers_survive_a_round_trip() {
         assert!(TokenCache::deserialize(bad).is_err());
     }
 }
+
+/// cargo-fuzz `authority`: a CIAM authority without a tenant in its path
+/// takes the tenant from its host, and a URL host may hold characters a
+/// path percent-encodes (`` ` ``, `{`, `}`, `"`). `https://o`o.ciamlogin.com/`
+/// became `https://o`o.ciamlogin.com/o`o.onmicrosoft.com`, which parses to
+/// the tenant `o%60o.onmicrosoft.com`: the canonical form named another
+/// tenant. Such a host names no tenant and is refused; a tenant in the path
+/// still works.
+#[test]
+fn ciam_host_that_names_no_tenant_is_refused() {
+    use msal::Error;
+    use msal::authority::{Authority, AuthorityKind};
+
+    for bad in [
+        "https://o`o.ciamlogin.com/",
+        "https://o{o.ciamlogin.com",
+        "https://o}o.ciamlogin.com/",
+        "https://o\"o.ciamlogin.com/",
+        "https://o_o.ciamlogin.com/",
+    ] {
+        match Authority::parse(bad) {
+            Err(Error::Config(_)) => {}
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    let a = Authority::parse("https://Contoso-2.ciamlogin.com/").unwrap();
+    assert_eq!(a.kind(), AuthorityKind::Ciam);
+    assert_eq!(
+        a.as_str(),
+        "https://contoso-2.ciamlogin.com/contoso-2.onmicrosoft.com"
+    );
+    assert_eq!(Authority::parse(a.as_str()).unwrap(), a);
+    // A tenant in the path does not depend on the host's first label.
+    let a = Authority::parse("https://o`o.ciamlogin.com/contoso.onmicrosoft.com").unwrap();
+    assert_eq!(a.tenant(), "contoso.onmicrosoft.com");
+    assert_eq!(Authority::parse(a.as_str()).unwrap(), a);
+}

@@ -144,8 +144,9 @@ impl Authority {
     /// # Errors
     /// [`Error::Config`] for a URL that is not `https` (plain `http` is
     /// accepted for loopback hosts only, for tests and emulators), has a
-    /// query, fragment or user info, lacks a tenant, or is a B2C URL without
-    /// its policy.
+    /// query, fragment or user info, lacks a tenant, is a B2C URL without
+    /// its policy, or is a CIAM URL without a tenant in its path whose
+    /// host's first label is not a tenant name.
     pub fn parse(input: &str) -> Result<Self> {
         let url = checked_url(input)?;
         let host = host_of(&url)?;
@@ -178,7 +179,19 @@ impl Authority {
             let tenant = match segments.first() {
                 Some(t) => t.to_ascii_lowercase(),
                 None => {
+                    // The tenant is named by the host's first label and goes
+                    // into the path as is: a label a tenant domain cannot
+                    // have (a URL host may hold `` ` `` or `{`, which a path
+                    // percent-encodes) would make a canonical URL that parses
+                    // to another tenant.
                     let sub = host.split('.').next().unwrap_or_default();
+                    if sub.is_empty()
+                        || !sub.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    {
+                        return Err(Error::config(format!(
+                            "the CIAM authority {input:?} does not name a tenant: use https://<tenant>.ciamlogin.com/ with letters, digits and hyphens, or add the tenant to the path"
+                        )));
+                    }
                     format!("{sub}.onmicrosoft.com")
                 }
             };
