@@ -173,7 +173,8 @@ async fn a_forged_state_is_refused_and_does_not_end_the_sign_in() {
         .await
         .unwrap();
     assert_eq!(token.access_token().expose_secret(), "AT-I");
-    let pages = r.page.lock().unwrap().take().unwrap().await.unwrap();
+    let handle = r.page.lock().unwrap().take().unwrap();
+    let pages = handle.await.unwrap();
     assert!(
         pages.starts_with("HTTP/1.1 400") && pages.contains("does not belong to this sign-in"),
         "{pages}"

@@ -397,7 +397,7 @@ async fn the_app_builders_take_a_proxy_and_an_extra_root() {
         .expect("token through the proxy");
     assert_eq!(token.access_token().expose_secret(), "APP-AT");
     assert!(
-        proxy.seen().iter().all(|s| s.method == "CONNECT") && proxy.seen().len() >= 1,
+        proxy.seen().iter().all(|s| s.method == "CONNECT") && !proxy.seen().is_empty(),
         "{:?}",
         proxy.seen()
     );

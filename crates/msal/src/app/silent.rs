@@ -176,7 +176,7 @@ impl Engine {
                 // candidates: skip that work on the hot path.
                 let usable = found.as_ref().is_some_and(|(at, _)| {
                     at.expires_on.saturating_sub(now) >= EXPIRY_BUFFER_SECS
-                        && !at.refresh_on.is_some_and(|r| r <= now)
+                        && at.refresh_on.is_none_or(|r| r > now)
                 });
                 if usable {
                     return Ok((found, Vec::new()));
