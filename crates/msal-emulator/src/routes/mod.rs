@@ -13,10 +13,7 @@ pub(crate) mod html;
 pub(crate) mod signin;
 pub(crate) mod token;
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -25,6 +22,7 @@ use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{any, get};
+use futures::FutureExt as _;
 
 use crate::directory::User;
 use crate::entra_error::EntraError;
@@ -80,7 +78,10 @@ async fn catch_panic(State(state): State<EmulatorState>, req: Request, next: Nex
     let (parts, body) = req.into_parts();
     let ctx = RequestCtx::from_parts(&parts, &state);
     let run = next.run(Request::from_parts(parts, body));
-    match (CatchUnwind(Box::pin(run))).await {
+    // The future is not polled again after a panic, so no broken invariant
+    // inside it can be observed; shared state behind a mutex recovers from
+    // poisoning (see `EmulatorState::store`).
+    match AssertUnwindSafe(run).catch_unwind().await {
         Ok(resp) => resp,
         Err(payload) => {
             let what = payload
@@ -96,25 +97,6 @@ async fn catch_panic(State(state): State<EmulatorState>, req: Request, next: Nex
                 "There was an error issuing a token or an issue with our sign-in service.",
             )
             .response(&ctx)
-        }
-    }
-}
-
-/// Polls a future, turning a panic inside it into `Err(payload)`.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = std::thread::Result<F::Output>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.get_mut().0.as_mut();
-        // The future is not polled again after a panic, so no broken
-        // invariant inside it can be observed; shared state behind a mutex
-        // recovers from poisoning (see `EmulatorState::store`).
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(payload)),
         }
     }
 }
