@@ -133,97 +133,36 @@ fn expiry_time(map: &Map<String, Value>) -> Result<Option<i64>, Error> {
 /// Unix seconds of `M/D/YYYY H:MM:SS [AM|PM] ±HH:MM` (the form .NET's
 /// `DateTimeOffset` prints in the invariant culture, which App Service and
 /// Azure ML send for `expires_on` on the 2017-09-01 API); `None` for
-/// anything else, an impossible date included.
+/// anything else, an impossible date included. The calendar work is the
+/// `time` crate's; only the two layouts and the range checks are ours.
 fn date_time(s: &str) -> Option<i64> {
-    let mut parts = s.split_whitespace();
-    let date = parts.next()?;
-    let time = parts.next()?;
-    let mut next = parts.next()?;
-    let meridiem = if next.eq_ignore_ascii_case("AM") || next.eq_ignore_ascii_case("PM") {
-        let m = next.to_ascii_uppercase();
-        next = parts.next()?;
-        Some(m)
-    } else {
-        None
-    };
-    let offset = next;
-    if parts.next().is_some() {
+    use std::sync::LazyLock;
+    use time::format_description::{self, BorrowedFormatItem};
+    type Layout = Vec<BorrowedFormatItem<'static>>;
+    static LAYOUTS: LazyLock<Vec<Layout>> = LazyLock::new(|| {
+        [
+            "[month padding:none]/[day padding:none]/[year repr:full] \
+             [hour repr:12 padding:none]:[minute]:[second] [period case_sensitive:false] \
+             [offset_hour sign:mandatory]:[offset_minute]",
+            "[month padding:none]/[day padding:none]/[year repr:full] \
+             [hour padding:none]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]",
+        ]
+        .iter()
+        .filter_map(|f| format_description::parse_borrowed::<1>(f).ok())
+        .collect()
+    });
+    // One space between fields, as the layouts expect; ASCII digits only
+    // (`time` would take none other, but say so before it looks).
+    let text = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !text.is_ascii() {
         return None;
     }
-    let number = |t: &str, max_len: usize| -> Option<i64> {
-        (!t.is_empty() && t.len() <= max_len && t.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| t.parse().ok())
-            .flatten()
-    };
-    let mut d = date.split('/');
-    let (month, day, year) = (
-        number(d.next()?, 2)?,
-        number(d.next()?, 2)?,
-        number(d.next()?, 4)?,
-    );
-    let mut t = time.split(':');
-    let (mut hour, minute, second) = (
-        number(t.next()?, 2)?,
-        number(t.next()?, 2)?,
-        number(t.next()?, 2)?,
-    );
-    if d.next().is_some() || t.next().is_some() {
-        return None;
-    }
-    match meridiem.as_deref() {
-        Some(m) => {
-            if !(1..=12).contains(&hour) {
-                return None;
-            }
-            hour %= 12;
-            if m == "PM" {
-                hour += 12;
-            }
-        }
-        None if hour > 23 => return None,
-        None => {}
-    }
-    if !(1970..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let sign = match offset.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (oh, om) = offset[1..].split_once(':')?;
-    let (oh, om) = (number(oh, 2)?, number(om, 2)?);
-    if oh > 14 || om > 59 {
-        return None;
-    }
-    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(local - sign * (oh * 3600 + om * 60))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (years 1970 to 9999,
-/// so nothing here can overflow): whole years, then whole months.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let leap_days = |y: i64| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
-    let mut days = (year - 1970) * 365 + leap_days(year) - leap_days(1970);
-    for m in 1..month {
-        days += days_in_month(year, m);
-    }
-    days + day - 1
+    let at = LAYOUTS
+        .iter()
+        .find_map(|layout| time::OffsetDateTime::parse(&text, layout).ok())?;
+    // Four-digit years from 1970, offsets real zones use (UTC-12 to UTC+14).
+    let offset_ok = (-12 * 3600..=14 * 3600).contains(&at.offset().whole_seconds());
+    (offset_ok && (1970..=9999).contains(&at.year())).then(|| at.unix_timestamp())
 }
 
 /// A whole number of seconds, sent as a number or a numeric string.
