@@ -131,7 +131,9 @@ impl CacheIo {
         };
         let args = CacheAccessArgs::new(partition.key, partition.is_app_cache);
         let loaded = match hooks.before_access(args).await {
-            Ok(Some(doc)) => TokenCache::deserialize(&doc).map(Some).map_err(Error::from),
+            Ok(Some(doc)) => TokenCache::deserialize_owned(doc)
+                .map(Some)
+                .map_err(Error::from),
             Ok(None) => Ok(None),
             Err(e) => Err(Error::Storage(e)),
         };
@@ -183,7 +185,7 @@ async fn access_partition<R>(
     // Nothing is kept in memory: the hooks must hand over what is stored.
     let args = CacheAccessArgs::new(partition.key, partition.is_app_cache).with_partitioned(true);
     let (mut cache, result) = match hooks.before_access(args).await {
-        Ok(Some(doc)) => match TokenCache::deserialize(&doc) {
+        Ok(Some(doc)) => match TokenCache::deserialize_owned(doc) {
             Ok(mut c) => {
                 c.mark_unchanged();
                 let r = op(&mut c);

@@ -125,7 +125,7 @@ impl Store {
         };
         let args = CacheAccessArgs::new(Some(&self.partition), true);
         let loaded = match access.before_access(args).await {
-            Ok(Some(doc)) => TokenCache::deserialize(&doc)
+            Ok(Some(doc)) => TokenCache::deserialize_owned(doc)
                 .map(|c| *cache = c)
                 .map_err(Error::from),
             Ok(None) => Ok(()),
