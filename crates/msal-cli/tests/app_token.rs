@@ -118,22 +118,7 @@ async fn managed_identity_errors_are_one_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn client_secret_from_a_variable_and_the_cache_file() {
     let h = support::Harness::start().await;
-    let daemon = |args: &[&str]| {
-        let mut c = msal_command(h.dir.path());
-        c.arg("--authority")
-            .arg(h.emu.authority(defaults::TENANT_ID))
-            .args([
-                "--client-id",
-                defaults::DAEMON_APP_ID,
-                "--plaintext",
-                "--cache",
-            ])
-            .arg(h.cache())
-            .env("DAEMON_SECRET_VAR", defaults::DAEMON_SECRET)
-            .arg("app-token")
-            .args(args);
-        c
-    };
+    let daemon = |args: &[&str]| h.daemon_app_token(args);
     let scope = format!("{}/.default", defaults::WEB_API_URI);
     let first = run(daemon(&[
         "--scopes",

@@ -4,7 +4,7 @@
 mod support;
 
 use msal_emulator::defaults;
-use support::{msal_command, run};
+use support::run;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_token_on_the_shared_cache_file_keeps_the_signed_in_user() {
@@ -13,27 +13,15 @@ async fn an_app_token_on_the_shared_cache_file_keeps_the_signed_in_user() {
     let before = h.run(&["accounts", "--json"]).await.json();
     assert_eq!(before.as_array().map(Vec::len), Some(1), "{before}");
 
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
     let app_token = || {
-        let mut c = msal_command(h.dir.path());
-        c.arg("--authority")
-            .arg(h.emu.authority(defaults::TENANT_ID))
-            .args([
-                "--client-id",
-                defaults::DAEMON_APP_ID,
-                "--plaintext",
-                "--cache",
-            ])
-            .arg(h.cache())
-            .env("DAEMON_SECRET_VAR", defaults::DAEMON_SECRET)
-            .args([
-                "app-token",
-                "--scopes",
-                &format!("{}/.default", defaults::WEB_API_URI),
-                "--client-secret-env",
-                "DAEMON_SECRET_VAR",
-                "--json",
-            ]);
-        c
+        h.daemon_app_token(&[
+            "--scopes",
+            &scope,
+            "--client-secret-env",
+            "DAEMON_SECRET_VAR",
+            "--json",
+        ])
     };
     let first = run(app_token()).await.json();
     assert_eq!(first["from_cache"], false, "{first}");

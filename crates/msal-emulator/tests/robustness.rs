@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -341,15 +339,6 @@ async fn configs_built_in_code_are_checked_at_start() {
 
 // 4. server.bind from the configuration file.
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_binary_binds_the_configured_address_without_the_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -360,24 +349,8 @@ async fn the_binary_binds_the_configured_address_without_the_flag() {
         "include_defaults = true\n[server]\nbind = \"127.0.0.2\"\nport = 0\n",
     )
     .unwrap();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_msal-emulator"))
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let base = line.trim();
+    let (_child, base) = start_binary([std::ffi::OsStr::new("--config"), path.as_os_str()]).await;
+    let base = base.as_str();
     assert!(base.starts_with("http://127.0.0.2:"), "{base:?}");
     let (s, _) = get_json(&format!("{base}/common/discovery/v2.0/keys")).await;
     assert_eq!(s, 200);

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use msal_emulator::{Emulator, EmulatorConfig, EmulatorError};
@@ -189,37 +188,19 @@ access_token_lifetime_secs = 600
     assert!(!dbg.contains(USER_PASSWORD) && !dbg.contains(DAEMON_SECRET));
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_binary_prints_its_base_url_and_serves_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_msal-emulator"))
-            .args(["--port", "0", "--tls", "--cert-out"])
-            .arg(&ca)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let base = line.trim();
+    let (_child, base) = start_binary([
+        std::ffi::OsStr::new("--port"),
+        "0".as_ref(),
+        "--tls".as_ref(),
+        "--cert-out".as_ref(),
+        ca.as_os_str(),
+    ])
+    .await;
+    let base = base.as_str();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
     let c = client_trusting(&std::fs::read(&ca).unwrap());
     let r = c

@@ -124,6 +124,25 @@ impl Harness {
         c
     }
 
+    /// `msal app-token <args>` as the emulator's daemon app, on the same
+    /// plain cache file, its secret in `DAEMON_SECRET_VAR`.
+    pub fn daemon_app_token(&self, args: &[&str]) -> Command {
+        let mut c = msal_command(self.dir.path());
+        c.arg("--authority")
+            .arg(self.emu.authority(defaults::TENANT_ID))
+            .args([
+                "--client-id",
+                defaults::DAEMON_APP_ID,
+                "--plaintext",
+                "--cache",
+            ])
+            .arg(self.cache())
+            .env("DAEMON_SECRET_VAR", defaults::DAEMON_SECRET)
+            .arg("app-token")
+            .args(args);
+        c
+    }
+
     /// Runs `msal <args>` to the end.
     pub async fn run(&self, args: &[&str]) -> Run {
         let mut c = self.msal();

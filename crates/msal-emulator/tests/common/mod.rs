@@ -112,3 +112,41 @@ pub async fn ada_tokens(emu: &EmulatorHandle, scope: &str) -> Value {
     assert_eq!(s, 200, "{body}");
     body
 }
+
+/// The `msal-emulator` binary started with `args`, killed when dropped.
+pub struct EmulatorProcess(std::process::Child);
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary with `args` and returns it with the base URL it
+/// prints as its first line.
+pub async fn start_binary<I, S>(args: I) -> (EmulatorProcess, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = EmulatorProcess(
+        Command::new(env!("CARGO_BIN_EXE_msal-emulator"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    (child, line.trim().to_owned())
+}
