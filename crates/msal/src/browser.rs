@@ -30,6 +30,7 @@ where
 
 /// A browser could not be opened.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 #[error("could not open a browser: {message}")]
 pub struct BrowserError {
     /// What went wrong (never the URL: it carries the PKCE challenge and state).

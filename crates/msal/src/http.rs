@@ -6,6 +6,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub use crate::transport::{Direct, ProxyConfig};
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use crate::transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ReqwestHttpClient,
+    ReqwestHttpClientBuilder,
+};
+
 /// A boxed, `Send` future: the return type of the I/O traits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -24,6 +32,7 @@ pub trait HttpClient: Send + Sync + 'static {
 
 /// What went wrong below HTTP: the request never produced a response.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 #[error("{kind}: {message}")]
 pub struct TransportError {
     /// The class of failure, for retry decisions.

@@ -4,20 +4,12 @@
 //! and no derived `PartialEq`, and wipes its memory on drop. Reading the value
 //! takes a call to `expose_secret()`, so a leak is visible in review.
 
-use zeroize::Zeroizing;
-
-/// Declares a secret newtype over a zeroizing `String`.
+/// Declares a secret newtype over a zeroizing `String`: `clone` types share
+/// one copy behind an `Arc` (a cached token handed to many callers is not
+/// copied), wiped when the last clone drops; the others are used once.
 macro_rules! secret_type {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        pub struct $name(Zeroizing<String>);
-
+    (@common $name:ident) => {
         impl $name {
-            /// Wraps a secret value.
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(Zeroizing::new(value.into()))
-            }
-
             /// The secret itself. Do not log it.
             pub fn expose_secret(&self) -> &str {
                 self.0.as_str()
@@ -36,15 +28,33 @@ macro_rules! secret_type {
             }
         }
     };
-    // Cloneable variant for values that are read many times (tokens, client secrets).
-    (clone $(#[$meta:meta])* $name:ident) => {
-        secret_type!($(#[$meta])* $name);
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        pub struct $name(zeroize::Zeroizing<String>);
 
-        impl Clone for $name {
-            fn clone(&self) -> Self {
-                Self::new(self.expose_secret())
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(zeroize::Zeroizing::new(value.into()))
             }
         }
+
+        secret_type!(@common $name);
+    };
+    // Shared variant for values that are read many times (tokens, client secrets).
+    (clone $(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $name(std::sync::Arc<zeroize::Zeroizing<String>>);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(std::sync::Arc::new(zeroize::Zeroizing::new(value.into())))
+            }
+        }
+
+        secret_type!(@common $name);
     };
 }
 #[allow(unused_imports)]

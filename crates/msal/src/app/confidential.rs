@@ -8,29 +8,22 @@
 //! without hooks of your own, they are kept in a [`MemoryStore`] (bounded
 //! in bytes, entries expiring with their tokens).
 
-mod auth_code;
-mod client_credentials;
-mod obo;
+use std::sync::Arc;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
-pub use auth_code::{AuthorizationCodeRequest, AuthorizationRequest, AuthorizationUrlRequest};
-pub use client_credentials::ClientCredentialsRequest;
-pub use obo::{OnBehalfOfRequest, user_assertion_hash};
-
-use super::cache_io::{CacheIo, Partition, app_partition_key};
-use super::engine::{Engine, EngineConfig};
-use super::public::to_strings;
 use super::settings::{CommonSettings, common_setters};
-use crate::authority::{Authority, AuthorityKind, AuthorityResolver};
+use super::to_strings;
+use crate::authority::Authority;
 use crate::cache::Account;
 use crate::credentials::{ClientAuth, ClientCredential};
-use crate::error::{Error, Result};
-use crate::flows::SilentRequest;
+use crate::engine::{CacheIo, Engine, EngineConfig, Partition};
+use crate::error::Result;
+use crate::flows::{
+    AuthorizationCodeRequest, AuthorizationUrlRequest, ClientCredentialsRequest,
+    OnBehalfOfRequest, SilentRequest,
+};
 use crate::managed_identity::WorkloadIdentity;
 use crate::secret::{Assertion, AuthorizationCode};
-use crate::storage::{CacheAccess, MemoryStore, StoreAccess};
+use crate::storage::{CacheAccess, DEFAULT_MAX_BYTES};
 
 /// A web app, web API or daemon: an app with a credential.
 ///
@@ -54,24 +47,7 @@ use crate::storage::{CacheAccess, MemoryStore, StoreAccess};
 #[derive(Clone)]
 pub struct ConfidentialClientApplication {
     pub(crate) engine: Arc<Engine>,
-    instance_discovery: bool,
-    /// Resolved app-token targets per tenant (see [`Target`]).
-    targets: Arc<RwLock<HashMap<String, Arc<Target>>>>,
 }
-
-/// Where app tokens of one tenant are requested and cached: resolved once,
-/// so a cache hit parses no URL and takes no process-wide lock.
-#[derive(Debug)]
-pub(crate) struct Target {
-    pub(crate) resolver: AuthorityResolver,
-    pub(crate) realm: String,
-    pub(crate) partition_key: String,
-    /// The configured host first, then its aliases.
-    pub(crate) environments: Vec<String>,
-}
-
-/// More tenants than this in the target map: it starts over (a bound, not a cache policy).
-const MAX_TARGETS: usize = 100_000;
 
 impl std::fmt::Debug for ConfidentialClientApplication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,7 +83,10 @@ impl ConfidentialClientApplicationBuilder {
     /// The cache storage: hooks called around every cache access with the
     /// partition key, e.g. `StoreAccess::new(RedisStore)`. Each access
     /// loads its partition alone; `before_access` returning `None` means the
-    /// partition is empty. Default: a [`MemoryStore`] (256 MiB).
+    /// partition is empty. Default: partitions kept parsed in memory, 256
+    /// MiB at most (weighed by serialized size), each dropped once it holds
+    /// nothing usable, as a [`MemoryStore`](crate::storage::MemoryStore)
+    /// would keep them but with nothing to parse on a hit.
     pub fn cache_access(mut self, hooks: Arc<dyn CacheAccess>) -> Self {
         self.common.cache_access = Some(hooks);
         self
@@ -120,11 +99,10 @@ impl ConfidentialClientApplicationBuilder {
     /// the `reqwest` feature) a missing HTTP client.
     pub fn build(self) -> Result<ConfidentialClientApplication> {
         let s = self.common.resolve(&self.client_id)?;
-        let hooks = s.cache_access.unwrap_or_else(|| {
-            Arc::new(StoreAccess::new(
-                MemoryStore::builder().clock(s.clock.clone()).build(),
-            ))
-        });
+        let cache = match s.cache_access {
+            Some(hooks) => CacheIo::stored(hooks),
+            None => CacheIo::memory_partitions(DEFAULT_MAX_BYTES, s.clock.clone()),
+        };
         let mut engine = Engine::new(EngineConfig {
             client_id: s.client_id.clone(),
             authority: s.authority,
@@ -136,11 +114,9 @@ impl ConfidentialClientApplicationBuilder {
             pii_logging: s.pii,
             client_auth: Some(Arc::new(ClientAuth::new(s.client_id, self.credential))),
         });
-        engine.cache = CacheIo::partitioned(hooks);
+        engine.cache = cache;
         Ok(ConfidentialClientApplication {
             engine: Arc::new(engine),
-            instance_discovery: s.instance_discovery,
-            targets: Arc::default(),
         })
     }
 }
@@ -203,12 +179,12 @@ impl ConfidentialClientApplication {
         &self,
         scopes: &[S],
     ) -> ClientCredentialsRequest {
-        ClientCredentialsRequest::new(self.clone(), to_strings(scopes))
+        ClientCredentialsRequest::new(self.engine.clone(), to_strings(scopes))
     }
 
     /// A token for a downstream API on behalf of the user whose token
     /// (`assertion`) this web API received. Cached per assertion (partition
-    /// = [`user_assertion_hash`]); an expired token is refreshed with the
+    /// = [`user_assertion_hash`](crate::storage::user_assertion_hash)); an expired token is refreshed with the
     /// cached refresh token, else a new on-behalf-of request is made.
     pub fn acquire_token_on_behalf_of<S: AsRef<str>>(
         &self,
@@ -264,14 +240,14 @@ impl ConfidentialClientApplication {
     /// # Errors
     /// Cache and hook errors.
     pub async fn account(&self, home_account_id: &str) -> Result<Option<Account>> {
-        let envs = self.engine.resolver.known_environments();
+        let envs = self.engine.resolver.environments();
         let refs: Vec<&str> = envs.iter().map(String::as_str).collect();
         self.engine
             .cache
-            .access(Partition::user(home_account_id), |c| {
-                Ok(c.accounts(&refs)
+            .read(Partition::user(home_account_id), |c| {
+                c.accounts(&refs)
                     .into_iter()
-                    .find(|a| a.home_account_id.eq_ignore_ascii_case(home_account_id)))
+                    .find(|a| a.home_account_id().eq_ignore_ascii_case(home_account_id))
             })
             .await
     }
@@ -294,72 +270,5 @@ impl ConfidentialClientApplication {
     /// Cache and hook errors.
     pub async fn remove_account(&self, account: &Account) -> Result<()> {
         self.engine.remove_account(account).await
-    }
-
-    /// The app-token target of `tenant` (the configured one when `None`).
-    /// Kept once the authority's metadata is known (so discovery, when it
-    /// applies, has run and the environment list is final).
-    ///
-    /// # Errors
-    /// A bad tenant; metadata errors when the realm needs a request.
-    pub(crate) async fn target(&self, tenant: Option<&str>) -> Result<Arc<Target>> {
-        let key = tenant
-            .map(|t| t.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        if let Some(t) = self
-            .targets
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(t.clone());
-        }
-        let resolver = self.resolver_for(tenant)?;
-        let realm = match resolver.known_realm() {
-            Some(r) => r,
-            None => resolver.realm().await?,
-        };
-        let target = Arc::new(Target {
-            partition_key: app_partition_key(&self.engine.client_id, &realm),
-            environments: resolver.known_environments(),
-            realm,
-            resolver,
-        });
-        if target.resolver.cached_metadata().is_some() {
-            let mut map = self.targets.write().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_TARGETS {
-                map.clear();
-            }
-            map.insert(key, target.clone());
-        }
-        Ok(target)
-    }
-
-    /// The resolver for `tenant` (the configured authority when `None`).
-    pub(crate) fn resolver_for(&self, tenant: Option<&str>) -> Result<AuthorityResolver> {
-        let configured = self.engine.authority();
-        let Some(t) = tenant.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Ok(self.engine.resolver.clone());
-        };
-        if t.eq_ignore_ascii_case(configured.tenant()) {
-            return Ok(self.engine.resolver.clone());
-        }
-        if !matches!(
-            configured.kind(),
-            AuthorityKind::Entra | AuthorityKind::Ciam
-        ) {
-            return Err(Error::config(
-                "a per-request tenant needs an Entra ID authority (not B2C, ADFS or a generic OIDC issuer)",
-            ));
-        }
-        if t.contains(['/', '?', '#', '\\']) || t.chars().any(char::is_whitespace) {
-            return Err(Error::config(format!("{t:?} is not a tenant id or domain")));
-        }
-        let authority = Authority::parse(&format!("{}/{t}", configured.origin()))?;
-        Ok(AuthorityResolver::new(
-            authority,
-            self.instance_discovery,
-            self.engine.transport.clone(),
-        ))
     }
 }

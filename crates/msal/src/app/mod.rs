@@ -1,32 +1,19 @@
-//! Applications: what a developer builds and calls.
+//! Applications: what a developer builds and calls, one home each.
 //!
 //! - [`PublicClientApplication`]: desktop, CLI and mobile apps (no secret).
 //! - [`ConfidentialClientApplication`]: web apps, web APIs and daemons (with a credential).
-//! - [`AuthenticationResult`]: what every flow returns.
-//! - The shared engine (crate-internal): token endpoint + cache write-through,
-//!   the silent lookup, the cache hooks and single-flight refreshes, reused
-//!   by the confidential client and managed identity.
+//! - Managed identity has its own home, [`crate::managed_identity`].
+//!
+//! Each wraps the one engine ([`crate::engine`]); its flows are in
+//! [`crate::flows`].
 
-mod cache_io;
 mod confidential;
-mod engine;
 mod public;
-mod result;
 mod settings;
-mod silent;
-mod single_flight;
 
-pub use cache_io::app_partition_key;
-pub use confidential::{
-    AuthorizationCodeRequest, AuthorizationRequest, AuthorizationUrlRequest,
-    ClientCredentialsRequest, ConfidentialClientApplication, ConfidentialClientApplicationBuilder,
-    OnBehalfOfRequest, user_assertion_hash,
-};
+pub use confidential::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
 pub use public::{PublicClientApplication, PublicClientApplicationBuilder};
-pub use result::{AuthenticationResult, TokenSource};
 
-#[allow(unused_imports)]
-pub(crate) use cache_io::{CacheIo, Partition};
-#[allow(unused_imports)]
-pub(crate) use engine::{ClientAuthentication, Engine, EngineConfig, Store};
-pub(crate) use silent::SilentParams;
+pub(crate) fn to_strings<S: AsRef<str>>(scopes: &[S]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_ref().to_owned()).collect()
+}

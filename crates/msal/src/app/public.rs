@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::cache_io::Partition;
-use super::engine::{Engine, EngineConfig};
 use super::settings::{CommonSettings, common_setters};
+use super::to_strings;
+use crate::engine::{Engine, EngineConfig, Partition};
 use crate::authority::Authority;
 use crate::browser::{BrowserOpener, SystemBrowser};
 use crate::cache::{Account, TokenCache};
@@ -241,8 +241,4 @@ impl PublicClientApplication {
     ) -> RefreshTokenRequest {
         RefreshTokenRequest::new(self.engine.clone(), to_strings(scopes), refresh_token)
     }
-}
-
-pub(crate) fn to_strings<S: AsRef<str>>(scopes: &[S]) -> Vec<String> {
-    scopes.iter().map(|s| s.as_ref().to_owned()).collect()
 }

@@ -89,6 +89,15 @@ pub struct AuthorityResolver {
     authority: Authority,
     instance_discovery: bool,
     transport: Transport,
+    /// The environments and realms once they can no longer change, so that
+    /// a cache hit takes no process-wide lock and builds no URL.
+    settled: Arc<Settled>,
+}
+
+#[derive(Debug, Default)]
+struct Settled {
+    environments: std::sync::OnceLock<Arc<[String]>>,
+    realms: std::sync::OnceLock<Arc<[String]>>,
 }
 
 impl AuthorityResolver {
@@ -100,6 +109,7 @@ impl AuthorityResolver {
             authority,
             instance_discovery,
             transport,
+            settled: Arc::default(),
         }
     }
 
@@ -109,6 +119,7 @@ impl AuthorityResolver {
     }
 
     /// The transport requests go through.
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
     pub fn transport(&self) -> &Transport {
         &self.transport
     }
@@ -202,6 +213,52 @@ impl AuthorityResolver {
             if let Some(t) = home_tenant {
                 push(t.to_ascii_lowercase());
             }
+        }
+        realms
+    }
+
+    /// [`known_environments`](Self::known_environments), shared: computed
+    /// once the list is final (not an Entra host, a host of the built-in
+    /// table, or discovery made).
+    pub(crate) fn environments(&self) -> Arc<[String]> {
+        if let Some(e) = self.settled.environments.get() {
+            return e.clone();
+        }
+        let envs: Arc<[String]> = self.known_environments().into();
+        let final_list = !matches!(
+            self.authority.kind(),
+            AuthorityKind::Entra | AuthorityKind::Ciam
+        ) || aliases::is_known_host(self.authority.host())
+            || peek(&DISCOVERY, &self.authority.origin()).is_some();
+        if final_list {
+            let _ = self.settled.environments.set(envs.clone());
+        }
+        envs
+    }
+
+    /// The realms of [`lookup_realms`](Self::lookup_realms) that do not
+    /// depend on the account, shared once the metadata is known (or the
+    /// realm is in the authority itself).
+    pub(crate) fn base_realms(&self) -> Arc<[String]> {
+        if let Some(r) = self.settled.realms.get() {
+            return r.clone();
+        }
+        let metadata = self.cached_metadata();
+        let mut realms: Vec<String> = Vec::new();
+        let candidates = [
+            self.authority.static_realm().map(str::to_owned),
+            metadata.as_ref().and_then(|m| m.realm()),
+            Some(self.authority.tenant().to_owned()),
+        ];
+        for r in candidates.into_iter().flatten() {
+            if !r.is_empty() && !realms.contains(&r) {
+                realms.push(r);
+            }
+        }
+        let realms: Arc<[String]> = realms.into();
+        // A realm in the authority itself is what the metadata would say.
+        if metadata.is_some() || self.authority.static_realm().is_some() {
+            let _ = self.settled.realms.set(realms.clone());
         }
         realms
     }

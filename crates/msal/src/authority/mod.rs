@@ -4,16 +4,16 @@
 //!   kind ([`AuthorityKind`]): Entra ID (any cloud, any tenant), Azure AD B2C
 //!   (with its policy), ADFS, Entra External ID (CIAM), or any OpenID Connect
 //!   issuer.
-//! - [`aliases`]: the built-in cloud alias table (spec §3.3).
-//! - [`metadata`]: the OpenID configuration and instance discovery, fetched
-//!   once per process and per authority, and the realm and environment lists
-//!   the cache is searched with (spec §3.4, §11).
+//!
+//! The OpenID configuration and instance discovery are fetched once per
+//! process and per authority (crate-internal `metadata`), with the built-in
+//! cloud alias table (spec §3.3) sparing the request for known clouds.
 
-pub mod aliases;
-pub mod metadata;
+crate::internal_mod!(aliases);
+crate::internal_mod!(metadata);
 mod parse;
 
-pub use metadata::{AuthorityResolver, OidcMetadata};
+crate::internal_use!(metadata::{AuthorityResolver, OidcMetadata});
 pub use parse::{Authority, AuthorityKind, AzureCloud, IntoAuthority};
 
 /// The tenant id of personal Microsoft accounts.

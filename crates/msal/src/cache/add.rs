@@ -6,12 +6,16 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 
 use super::document::{Top, fields_of};
-use super::id_token::str_claim;
 use super::index::Fields;
 use super::json::py::Json;
-use super::model::{Account, AuthorityType, EntryHandle, TokenResponseRecord, secret_digest};
+use super::model::{Account, AccountData, AuthorityType, EntryHandle, TokenResponseRecord, secret_digest};
 use super::store::{Body, Section, Text};
-use super::{TokenCache, client_info, id_token, keys, scopes};
+use super::{TokenCache, client_info, keys, scopes};
+use crate::protocol::id_token::IdTokenClaims;
+
+fn str_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims.get(name).and_then(Value::as_str)
+}
 
 /// Grants after which MSAL Python records `account_source`.
 const ACCOUNT_SOURCES: [&str; 5] = [
@@ -76,7 +80,8 @@ impl TokenCache {
     /// [`Error::Protocol`] if `client_info` or the ID token cannot be
     /// decoded, or an ID token has no `sub` to identify a user without
     /// `client_info`. Nothing is written then.
-    pub fn add(&mut self, rec: &TokenResponseRecord<'_>) -> Result<Option<Account>, Error> {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn add(&mut self, rec: &TokenResponseRecord<'_>) -> Result<Option<Account>, Error> {
         let resp = rec.response;
         let env = rec.environment.to_lowercase();
         let env = env.as_str();
@@ -88,7 +93,7 @@ impl TokenCache {
             .map(|t| t.expose_secret())
             .filter(|t| !t.is_empty());
         let claims: Map<String, Value> = match id_token {
-            Some(t) => id_token::claims(t)?,
+            Some(t) => IdTokenClaims::decode(t)?.into_map(),
             None => Map::new(),
         };
         let mut hai = None;
@@ -186,7 +191,7 @@ impl TokenCache {
             let source = rec.account_source.filter(|g| ACCOUNT_SOURCES.contains(g));
             (
                 local,
-                Account {
+                AccountData {
                     home_account_id: hai.to_owned(),
                     environment: env.to_owned(),
                     realm: realm.to_owned(),
@@ -279,7 +284,7 @@ impl TokenCache {
 
         self.src = src;
         self.changed = true;
-        Ok(account.map(|(_, a)| a))
+        Ok(account.map(|(_, a)| a.into()))
     }
 
     /// Rotates a refresh token in place: new `secret` and

@@ -1,8 +1,7 @@
 //! The `client_info` of a token response: base64url JSON with `uid` and `utid`.
 
-use base64::Engine as _;
-
 use crate::error::Error;
+use crate::protocol::id_token::decode_json_object;
 
 /// Decoded `client_info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,19 +19,6 @@ impl ClientInfo {
             (Some(uid), Some(utid)) => Some(format!("{uid}.{utid}")),
             _ => None,
         }
-    }
-}
-
-/// Decodes base64url (padded or not) JSON into its string members.
-pub(crate) fn decode_json_object(part: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let trimmed = part.trim().trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(trimmed)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        serde_json::Value::Object(map) => Some(map),
-        _ => None,
     }
 }
 

@@ -226,6 +226,10 @@ pub(crate) struct AtFields {
     pub(crate) extended_expires_on: Option<i64>,
     pub(crate) ext_expires_on: Option<i64>,
     pub(crate) refresh_on: Option<i64>,
+    /// The entry as results share it, decoded on its first hit. An entry is
+    /// never changed in place (a write replaces its fields), so the memo
+    /// cannot go stale.
+    pub(crate) shared: std::sync::OnceLock<std::sync::Arc<super::model::SharedToken>>,
 }
 
 impl Fields for AtFields {

@@ -10,8 +10,8 @@ use crate::secret::{AccessTokenSecret, IdTokenSecret, RefreshTokenSecret};
 
 use super::index::{AtFields, Hai, app_key, at_key, idt_key, owner_key};
 use super::model::{
-    AccessTokenQuery, Account, AppMetadata, CachedAccessToken, CachedIdToken, CachedRefreshToken,
-    EntryHandle, RefreshTokenQuery,
+    AccessTokenQuery, Account, AccountData, AppMetadata, CachedAccessToken, CachedIdToken,
+    CachedRefreshToken, EntryHandle, RefreshTokenQuery, SharedToken,
 };
 use super::store::{Slot, Text};
 use super::{EXPIRY_NONE, EXPIRY_UNKNOWN, TokenCache, scopes};
@@ -92,6 +92,7 @@ pub(crate) fn at_matches(
 
 impl TokenCache {
     /// Candidate access token ids for `q`, from the index.
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
     fn at_candidates(&self, q: &AccessTokenQuery<'_>) -> Vec<u32> {
         let owner = non_empty(q.home_account_id);
         let mut ids = Vec::new();
@@ -119,27 +120,82 @@ impl TokenCache {
         ids
     }
 
+    /// The unexpired (`expires_on > now`) entry matching `q` with the latest
+    /// expiry. Probes the index without collecting candidates: a slot seen
+    /// twice (two realms of one entry) cannot change the best one.
+    fn best_access_token(&self, q: &AccessTokenQuery<'_>, now: i64) -> Option<&Slot<AtFields>> {
+        let src = &*self.src;
+        let owner = non_empty(q.home_account_id);
+        let mut best: Option<(&Slot<AtFields>, i64)> = None;
+        let mut consider = |ids: &[u32]| {
+            for &id in ids {
+                let Some(slot) = self.at.get(id) else {
+                    continue;
+                };
+                let Some(exp) = slot.f.expires_on else {
+                    continue;
+                };
+                if exp > now
+                    && best.is_none_or(|(_, b)| exp > b)
+                    && at_matches(slot, src, q, true)
+                {
+                    best = Some((slot, exp));
+                }
+            }
+        };
+        for env in q.environments {
+            if q.realms.is_empty() {
+                consider(self.at.ix[1].get(owner_key(&self.seed, owner, env, q.client_id)));
+            }
+            for realm in q.realms {
+                consider(self.at.ix[0].get(at_key(&self.seed, owner, env, q.client_id, realm)));
+            }
+        }
+        best.map(|(slot, _)| slot)
+    }
+
+    /// The unexpired access token matching `q` with the latest expiry, as
+    /// results share it: decoded on the entry's first hit, then shared.
+    pub(crate) fn find_shared_token(
+        &self,
+        q: &AccessTokenQuery<'_>,
+        now: i64,
+    ) -> Option<std::sync::Arc<SharedToken>> {
+        let slot = self.best_access_token(q, now)?;
+        let src = &*self.src;
+        Some(
+            slot.f
+                .shared
+                .get_or_init(|| {
+                    let base = slot.body.base(src);
+                    let f = &slot.f;
+                    std::sync::Arc::new(SharedToken {
+                        secret: AccessTokenSecret::new(field(&f.secret, base).unwrap_or("")),
+                        token_type: field(&f.token_type, base).unwrap_or("Bearer").into(),
+                        expires_on: f.expires_on.unwrap_or(0),
+                        refresh_on: f.refresh_on,
+                        scopes: scopes::split(field(&f.target, base).unwrap_or(""))
+                            .map(str::to_owned)
+                            .collect(),
+                        realm: field(&f.realm, base).map(Into::into),
+                    })
+                })
+                .clone(),
+        )
+    }
+
     /// The unexpired (`expires_on > now`) access token matching `q` with the
     /// latest expiry. The caller applies its refresh buffer.
-    pub fn find_access_token(
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn find_access_token(
         &self,
         q: &AccessTokenQuery<'_>,
         now: i64,
     ) -> Option<CachedAccessToken> {
         let src = &*self.src;
-        let mut best: Option<(&Slot<AtFields>, i64)> = None;
-        for id in self.at_candidates(q) {
-            let Some(slot) = self.at.get(id) else {
-                continue;
-            };
-            let Some(exp) = slot.f.expires_on else {
-                continue;
-            };
-            if exp > now && at_matches(slot, src, q, true) && best.is_none_or(|(_, b)| exp > b) {
-                best = Some((slot, exp));
-            }
-        }
-        let (slot, expires_on) = best?;
+        let slot = self.best_access_token(q, now)?;
+        let expires_on = slot.f.expires_on.unwrap_or(0);
         let base = slot.body.base(src);
         let f = &slot.f;
         Some(CachedAccessToken {
@@ -163,7 +219,8 @@ impl TokenCache {
 
     /// Deletes the access tokens matching `q` (whatever their scopes) that
     /// expired before `now`, as MSAL Python does while it searches.
-    pub fn remove_expired_access_tokens(&mut self, q: &AccessTokenQuery<'_>, now: i64) {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn remove_expired_access_tokens(&mut self, q: &AccessTokenQuery<'_>, now: i64) {
         let src = &*self.src;
         let expired: Vec<u32> = self
             .at_candidates(q)
@@ -185,7 +242,8 @@ impl TokenCache {
 
     /// The refresh tokens of an account: newest `last_modification_time`
     /// first (then in the order of `q.environments`, then document order).
-    pub fn find_refresh_tokens(&self, q: &RefreshTokenQuery<'_>) -> Vec<CachedRefreshToken> {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn find_refresh_tokens(&self, q: &RefreshTokenQuery<'_>) -> Vec<CachedRefreshToken> {
         let src = &*self.src;
         if q.home_account_id.is_empty() {
             return Vec::new();
@@ -234,7 +292,8 @@ impl TokenCache {
 
     /// The ID token of an account for `client_id`, in `realm` if given (the
     /// first environment that has one wins).
-    pub fn find_id_token(
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn find_id_token(
         &self,
         home_account_id: &str,
         environments: &[&str],
@@ -268,7 +327,8 @@ impl TokenCache {
     }
 
     /// The AppMetadata of `client_id` (the first environment that has one).
-    pub fn app_metadata(&self, environments: &[&str], client_id: &str) -> Option<AppMetadata> {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn app_metadata(&self, environments: &[&str], client_id: &str) -> Option<AppMetadata> {
         let src = &*self.src;
         for env in environments {
             for &id in self.app.ix[0].get(app_key(&self.seed, env, client_id)) {
@@ -328,7 +388,7 @@ impl TokenCache {
             if !env_ok(env) || !LISTED_AUTHORITY_TYPES.contains(&kind) {
                 continue;
             }
-            let account = Account {
+            let account: Account = AccountData {
                 home_account_id: hai.to_owned(),
                 environment: env.to_owned(),
                 realm: field(&f.realm, base).unwrap_or("").to_owned(),
@@ -337,7 +397,8 @@ impl TokenCache {
                 authority_type: kind.to_owned(),
                 account_source: field(&f.account_source, base).map(str::to_owned),
                 name: field(&f.name, base).map(str::to_owned),
-            };
+            }
+            .into();
             match seen.get(hai) {
                 Some(&i) => out[i] = account,
                 None => {
@@ -350,7 +411,8 @@ impl TokenCache {
     }
 
     /// Whether the cache holds any refresh token.
-    pub fn has_refresh_tokens(&self) -> bool {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn has_refresh_tokens(&self) -> bool {
         let src = &*self.src;
         self.rt.iter().any(|(_, s)| {
             s.f.secret.is_some()
@@ -360,7 +422,8 @@ impl TokenCache {
     }
 
     /// The latest `expires_on` of any access token (for a storage expiry hint).
-    pub fn latest_access_token_expiry(&self) -> Option<i64> {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn latest_access_token_expiry(&self) -> Option<i64> {
         let memo = self.max_expiry.load(Ordering::Relaxed);
         let value = if memo == EXPIRY_UNKNOWN {
             let max = self

@@ -15,50 +15,26 @@
 //! another layout.
 //!
 //! # Example
+//! Read a cache another MSAL wrote, list its accounts, write it back:
 //! ```
-//! use msal::cache::{AccessTokenQuery, TokenCache, TokenResponse, TokenResponseRecord, AuthorityType};
-//! use msal::secret::AccessTokenSecret;
+//! use msal::cache::TokenCache;
 //!
-//! let mut cache = TokenCache::new();
-//! let response = TokenResponse {
-//!     access_token: Some(AccessTokenSecret::new("at")),
-//!     expires_in: Some(3600),
-//!     ..TokenResponse::default()
-//! };
-//! let scopes = vec!["https://graph.microsoft.com/.default".to_owned()];
-//! cache.add(&TokenResponseRecord {
-//!     client_id: "my-app",
-//!     environment: "login.microsoftonline.com",
-//!     realm: "contoso.onmicrosoft.com",
-//!     authority_type: AuthorityType::Mssts,
-//!     requested_scopes: &scopes,
-//!     response: &response,
-//!     account_source: None,
-//!     username_hint: None,
-//!     user_assertion_hash: None,
-//!     refresh_token_to_rotate: None,
-//!     now: 1_700_000_000,
-//! })?;
-//! let found = cache.find_access_token(
-//!     &AccessTokenQuery {
-//!         client_id: "my-app",
-//!         environments: &["login.microsoftonline.com"],
-//!         realms: &["contoso.onmicrosoft.com"],
-//!         scopes: &["https://graph.microsoft.com/.default"],
-//!         ..AccessTokenQuery::default()
-//!     },
-//!     1_700_000_100,
-//! );
-//! assert_eq!(found.unwrap().secret.expose_secret(), "at");
-//! let text = cache.serialize();
-//! assert!(TokenCache::deserialize(&text)?.find_access_token(&AccessTokenQuery::default(), 0).is_none());
+//! let text = br#"{"Account": {"uid.utid-login.microsoftonline.com-utid": {
+//!     "home_account_id": "uid.utid", "environment": "login.microsoftonline.com",
+//!     "realm": "utid", "local_account_id": "uid", "username": "ada@contoso.com",
+//!     "authority_type": "MSSTS"}}}"#;
+//! let cache = TokenCache::deserialize(text)?;
+//! let accounts = cache.accounts(&[]);
+//! assert_eq!(accounts[0].username(), "ada@contoso.com");
+//! // What MSAL Python would write for the same cache:
+//! let again = TokenCache::deserialize(&cache.serialize())?;
+//! assert_eq!(again.accounts(&[]), accounts);
 //! # Ok::<(), msal::Error>(())
 //! ```
 
-pub mod client_info;
-pub mod id_token;
-pub mod keys;
-pub mod scopes;
+crate::internal_mod!(client_info);
+crate::internal_mod!(keys);
+crate::internal_mod!(scopes);
 
 mod add;
 mod document;
@@ -71,10 +47,12 @@ mod store;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub use model::{
-    AccessTokenQuery, Account, AppMetadata, AuthorityType, CachedAccessToken, CachedIdToken,
+pub use model::Account;
+crate::internal_use!(model::{
+    AccessTokenQuery, AppMetadata, AuthorityType, CachedAccessToken, CachedIdToken,
     CachedRefreshToken, EntryHandle, RefreshTokenQuery, TokenResponse, TokenResponseRecord,
-};
+});
+pub(crate) use model::SharedToken;
 
 use document::{Top, Unknown};
 use index::{AccFields, AppFields, AtFields, IdtFields, RtFields};
@@ -177,7 +155,8 @@ impl TokenCache {
 
     /// Number of live entries per section: access tokens, refresh tokens,
     /// ID tokens, accounts, app metadata (unusable entries included).
-    pub fn entry_counts(&self) -> [usize; 5] {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn entry_counts(&self) -> [usize; 5] {
         [
             self.at.live,
             self.rt.live,

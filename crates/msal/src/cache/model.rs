@@ -1,32 +1,149 @@
 //! The public values of the cache API: what lookups return, what queries
 //! and writes take.
 
+// Items here are crate-internal unless the `test-internals` feature
+// exposes them to msal's own tests.
+#![cfg_attr(not(feature = "test-internals"), allow(unreachable_pub))]
+
 use crate::secret::{AccessTokenSecret, IdTokenSecret, RefreshTokenSecret};
 
-/// A signed-in account, as [`TokenCache::accounts`](super::TokenCache::accounts)
-/// lists it (MSAL Python's `get_accounts` dict).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    /// `<uid>.<utid>` (or the ID token `sub` for ADFS).
-    pub home_account_id: String,
-    /// The host the account was signed in at (`login.microsoftonline.com`).
-    pub environment: String,
+/// A signed-in account, as `accounts()` lists it (MSAL Python's
+/// `get_accounts` dict). Cheap to clone: clones share one copy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account(std::sync::Arc<AccountData>);
+
+/// The fields of an [`Account`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct AccountData {
+    pub(crate) home_account_id: String,
+    pub(crate) environment: String,
+    pub(crate) realm: String,
+    pub(crate) local_account_id: String,
+    pub(crate) username: String,
+    pub(crate) authority_type: String,
+    pub(crate) account_source: Option<String>,
+    pub(crate) name: Option<String>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<AccountData> for Account {
+    fn from(data: AccountData) -> Self {
+        Self(std::sync::Arc::new(data))
+    }
+}
+
+impl Account {
+    /// An account known by its `home_account_id` and the host it signed in
+    /// at (`login.microsoftonline.com`): what a web app keeps in the user's
+    /// session to call `acquire_token_silent` later. The other fields are
+    /// empty; [`accounts`](crate::PublicClientApplication::accounts) lists
+    /// complete ones.
+    pub fn new(home_account_id: impl Into<String>, environment: impl Into<String>) -> Self {
+        AccountData {
+            home_account_id: home_account_id.into(),
+            environment: environment.into(),
+            authority_type: "MSSTS".to_owned(),
+            ..AccountData::default()
+        }
+        .into()
+    }
+
+    /// The same account with its tenant (`realm`) set.
+    pub fn with_realm(self, realm: impl Into<String>) -> Self {
+        let mut d = self.into_data();
+        d.realm = realm.into();
+        d.into()
+    }
+
+    /// The same account with its username set.
+    pub fn with_username(self, username: impl Into<String>) -> Self {
+        let mut d = self.into_data();
+        d.username = username.into();
+        d.into()
+    }
+
+    /// The same account with its object id in its tenant set.
+    pub fn with_local_account_id(self, local_account_id: impl Into<String>) -> Self {
+        let mut d = self.into_data();
+        d.local_account_id = local_account_id.into();
+        d.into()
+    }
+
+    /// The same account under another host (an alias of its cloud).
+    pub(crate) fn with_environment(self, environment: &str) -> Self {
+        let mut d = self.into_data();
+        d.environment = environment.to_owned();
+        d.into()
+    }
+
+    fn into_data(self) -> AccountData {
+        std::sync::Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// `<uid>.<utid>` (or the ID token's `sub` for ADFS): the key of the
+    /// account's tokens in the cache, the same in every tenant.
+    pub fn home_account_id(&self) -> &str {
+        &self.0.home_account_id
+    }
+
+    /// The host the account signed in at (`login.microsoftonline.com`).
+    pub fn environment(&self) -> &str {
+        &self.0.environment
+    }
+
     /// The tenant of the Account entry listed.
-    pub realm: String,
+    pub fn realm(&self) -> &str {
+        &self.0.realm
+    }
+
     /// The object id in that tenant (`oid`, else `sub`); empty if unknown.
-    pub local_account_id: String,
-    /// `preferred_username`/`upn`; empty if unknown.
-    pub username: String,
+    pub fn local_account_id(&self) -> &str {
+        &self.0.local_account_id
+    }
+
+    /// `preferred_username`/`upn`; empty if unknown. Personal data: do not log it.
+    pub fn username(&self) -> &str {
+        &self.0.username
+    }
+
     /// `MSSTS`, `ADFS` or `Generic`.
-    pub authority_type: String,
+    pub fn authority_type(&self) -> &str {
+        &self.0.authority_type
+    }
+
     /// The grant that created the account (`authorization_code`, ...).
-    pub account_source: Option<String>,
-    /// The display name, when the entry has one (MSAL Node, .NET write it).
-    pub name: Option<String>,
+    pub fn account_source(&self) -> Option<&str> {
+        self.0.account_source.as_deref()
+    }
+
+    /// The display name, when the entry has one (MSAL Node and .NET write it).
+    pub fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+}
+
+/// An access token as every result served from one cache entry shares it.
+#[derive(Debug)]
+pub(crate) struct SharedToken {
+    pub(crate) secret: AccessTokenSecret,
+    pub(crate) token_type: Box<str>,
+    pub(crate) expires_on: i64,
+    pub(crate) refresh_on: Option<i64>,
+    /// The scopes it was issued for, in the order stored.
+    pub(crate) scopes: Box<[String]>,
+    /// The tenant it belongs to, when known (the result's `tenant_id`
+    /// unless an ID token names one).
+    pub(crate) realm: Option<Box<str>>,
 }
 
 /// A cached access token found by [`TokenCache::find_access_token`](super::TokenCache::find_access_token).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub struct CachedAccessToken {
     /// The token.
     pub secret: AccessTokenSecret,
@@ -50,6 +167,7 @@ pub struct CachedAccessToken {
 
 /// A cached refresh token found by [`TokenCache::find_refresh_tokens`](super::TokenCache::find_refresh_tokens).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub struct CachedRefreshToken {
     /// The token.
     pub secret: RefreshTokenSecret,
@@ -98,6 +216,7 @@ impl std::fmt::Debug for EntryHandle {
 
 /// A cached ID token found by [`TokenCache::find_id_token`](super::TokenCache::find_id_token).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub struct CachedIdToken {
     /// The raw JWT.
     pub secret: IdTokenSecret,
@@ -109,11 +228,12 @@ pub struct CachedIdToken {
     pub client_id: String,
 }
 
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 impl CachedIdToken {
     /// The token's claims, decoded without validation (it came from the
     /// token endpoint over TLS); `None` if it is not a decodable JWT.
-    pub fn claims(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        super::id_token::claims(self.secret.expose_secret()).ok()
+    pub fn claims(&self) -> Option<crate::protocol::id_token::IdTokenClaims> {
+        crate::protocol::id_token::IdTokenClaims::decode(self.secret.expose_secret()).ok()
     }
 }
 

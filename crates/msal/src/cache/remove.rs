@@ -135,10 +135,11 @@ impl TokenCache {
     ///
     /// Other apps' refresh tokens stay (their single sign-on keeps working);
     /// AppMetadata is never removed.
-    pub fn remove_account(&mut self, account: &Account, client_id: &str) {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    pub(crate) fn remove_account(&mut self, account: &Account, client_id: &str) {
         let (hai, env) = (
-            account.home_account_id.as_str(),
-            account.environment.as_str(),
+            account.home_account_id(),
+            account.environment(),
         );
         if hai.is_empty() {
             return;
@@ -214,7 +215,9 @@ impl TokenCache {
 
     /// Deletes the app tokens (no `home_account_id`) of `client_id` in these
     /// environments, any tenant (MSAL Python's `remove_tokens_for_client`).
-    pub fn remove_app_tokens(&mut self, client_id: &str, environments: &[&str]) {
+    #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
+    pub(crate) fn remove_app_tokens(&mut self, client_id: &str, environments: &[&str]) {
         let src = &*self.src;
         let mut ids = Vec::new();
         for env in environments {

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 pub use certificate::{Certificate, SigningAlgorithm};
 
-use crate::app::ClientAuthentication;
+use crate::engine::ClientAuthentication;
 use crate::error::Result;
 use crate::http::BoxFuture;
 use crate::managed_identity::WorkloadIdentityAssertion;

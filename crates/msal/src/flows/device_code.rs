@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Cancel, UserGrant, cancellable, decorated};
-use crate::app::{AuthenticationResult, Engine, Partition, Store};
+use crate::engine::{AuthenticationResult, Engine, Partition, Store};
 use crate::error::{Error, Result};
 use crate::http::{BoxFuture, TransportErrorKind};
 use crate::protocol::device_code::{self, DeviceCodeInfo};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::loopback::Loopback;
 use super::{Cancel, UserGrant, cancellable, decorated, redeem_user_grant};
-use crate::app::{AuthenticationResult, Engine};
+use crate::engine::{AuthenticationResult, Engine};
 use crate::browser::BrowserOpener;
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;

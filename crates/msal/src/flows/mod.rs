@@ -1,5 +1,6 @@
-//! The flows, each a request value: set its options, then `.await` it
-//! (every request implements [`std::future::IntoFuture`]).
+//! The flows, each one home: a request value to set options on and
+//! `.await` (every request implements [`std::future::IntoFuture`]), and the
+//! cache key and request it hands the engine.
 //!
 //! | flow | request | grant |
 //! |---|---|---|
@@ -8,26 +9,36 @@
 //! | device code | [`DeviceCodeRequest`] | RFC 8628 |
 //! | username/password | [`UsernamePasswordRequest`] | `password` |
 //! | refresh token | [`RefreshTokenRequest`] | `refresh_token` (migration) |
+//! | client credentials | [`ClientCredentialsRequest`] | cache, then `client_credentials` |
+//! | on-behalf-of | [`OnBehalfOfRequest`] | cache, then `refresh_token` or jwt-bearer OBO |
+//! | web-app sign-in | [`AuthorizationUrlRequest`], [`AuthorizationCodeRequest`] | `authorization_code` |
 //!
 //! Dropping a request's future cancels it; the interactive and device-code
-//! requests also take a cancellation signal (`cancel_on`).
+//! requests also take a cancellation signal (`cancel_on`). Managed identity
+//! has its home in [`crate::managed_identity`].
 
+mod auth_code;
+mod client_credentials;
 mod device_code;
 mod interactive;
 mod loopback;
+mod obo;
 mod refresh_token;
 mod silent;
 mod username_password;
 
+pub use auth_code::{AuthorizationCodeRequest, AuthorizationRequest, AuthorizationUrlRequest};
+pub use client_credentials::ClientCredentialsRequest;
 pub use device_code::DeviceCodeRequest;
 pub use interactive::{DEFAULT_INTERACTIVE_TIMEOUT, InteractiveRequest};
+pub use obo::{OnBehalfOfRequest, user_assertion_hash};
 pub use refresh_token::RefreshTokenRequest;
 pub use silent::SilentRequest;
 pub use username_password::UsernamePasswordRequest;
 
 use std::future::Future;
 
-use crate::app::{AuthenticationResult, Engine, Partition, Store};
+use crate::engine::{AuthenticationResult, Engine, Partition, Store};
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;
 use crate::protocol::scopes;

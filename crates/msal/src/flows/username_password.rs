@@ -4,7 +4,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 
 use super::{UserGrant, decorated, redeem_user_grant};
-use crate::app::{AuthenticationResult, Engine};
+use crate::engine::{AuthenticationResult, Engine};
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;
 use crate::protocol::grant;

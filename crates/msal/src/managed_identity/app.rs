@@ -11,51 +11,20 @@ use super::environment::{Environment, Source, detect_source};
 use super::response::{error_from_response, parse_token_response};
 use super::retry::{self, RetryPolicy};
 use super::sources::{Extras, Resolved, resolve};
-use super::store::Store;
-use super::{ManagedIdentity, arc, resource_of};
-use crate::cache::CachedAccessToken;
+use super::{ManagedIdentity, arc, cache, resource_of};
+use crate::cache::{SharedToken, TokenCache};
 use crate::clock::{Clock, SystemClock};
+use crate::engine::{
+    AuthenticationResult, CacheIo, Partition, SingleFlight, TokenFlow, TokenSource, acquire,
+};
 use crate::error::Error;
 use crate::http::{BoxFuture, HttpClient, HttpResponse};
-use crate::secret::AccessTokenSecret;
 use crate::storage::CacheAccess;
-
-/// A token is not served from the cache within this many seconds of its expiry.
-const EXPIRY_BUFFER_SECS: i64 = 300;
 /// Connect timeout of the default client: identity endpoints are on the host
 /// or its link, so a connection that takes longer is not coming.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Total timeout of one request with the default client.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where a token came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenSource {
-    /// The cache.
-    Cache,
-    /// The identity endpoint.
-    IdentityProvider,
-}
-
-/// A token for a managed identity.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ManagedIdentityToken {
-    /// The access token.
-    pub access_token: AccessTokenSecret,
-    /// Usually `Bearer`.
-    pub token_type: String,
-    /// Unix seconds at which it expires.
-    pub expires_on: i64,
-    /// Unix seconds after which msal fetches a new one (the cached one is
-    /// still served if that fails).
-    pub refresh_on: Option<i64>,
-    /// The resource it is for.
-    pub resource: String,
-    /// Whether it came from the cache or the endpoint.
-    pub source: TokenSource,
-}
 
 /// Configures a [`ManagedIdentityApplication`].
 #[must_use]
@@ -191,13 +160,15 @@ impl ManagedIdentityApplicationBuilder {
         tracing::debug!(target: "msal::managed_identity", %source, "managed identity source");
         Ok(ManagedIdentityApplication {
             inner: Arc::new(Inner {
-                store: Store::new(&self.identity, self.cache_access),
+                cache: CacheIo::new(self.cache_access),
+                flights: SingleFlight::default(),
+                cache_client_id: self.identity.cache_client_id().to_owned(),
+                partition: self.identity.cache_partition_key(),
                 identity: self.identity,
                 resolved,
                 http,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 key_directory: self.env.key_directory().map(ToOwned::to_owned),
-                fetching: std::sync::Mutex::new(std::collections::HashMap::new()),
                 client_capabilities: self.client_capabilities,
             }),
         })
@@ -259,10 +230,16 @@ struct Inner {
     http: Arc<dyn HttpClient>,
     clock: Arc<dyn Clock>,
     key_directory: Option<std::path::PathBuf>,
-    store: Store,
+    /// The engine's cache, with the hooks' rules (never write after a failed
+    /// read) and its partition key.
+    cache: CacheIo,
     /// One request per resource at a time: callers that miss the cache
-    /// together wait for the first one's token instead of each asking.
-    fetching: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// together share the first one's.
+    flights: SingleFlight,
+    /// The `client_id` its tokens are cached under.
+    cache_client_id: String,
+    /// The suggested partition key of its cache hooks.
+    partition: String,
     /// Sent to Service Fabric as `xms_cc`.
     client_capabilities: Vec<String>,
 }
@@ -301,7 +278,7 @@ impl ManagedIdentityApplication {
     /// The partition key its cache hooks are given
     /// ([`ManagedIdentity::cache_partition_key`]).
     pub fn cache_partition_key(&self) -> &str {
-        self.inner.store.partition()
+        &self.inner.partition
     }
 
     /// The source detected (or chosen) when it was built.
@@ -325,99 +302,16 @@ impl ManagedIdentityApplication {
         }
     }
 
-    async fn acquire(
-        &self,
-        resource: &str,
-        force_refresh: bool,
-        claims: Option<&str>,
-    ) -> Result<ManagedIdentityToken, Error> {
-        let resource = resource_of(resource);
-        if resource.is_empty() {
-            return Err(Error::config("the resource is empty"));
-        }
-        let skip_cache = force_refresh || claims.is_some();
-        let mut fallback = None;
-        if !skip_cache {
-            match self.cached(resource).await? {
-                (Some(fresh), _) => return Ok(fresh),
-                (None, aging) => fallback = aging,
-            }
-        }
-        let flight = {
-            let mut map = self
-                .inner
-                .fetching
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            map.entry(resource.to_ascii_lowercase())
-                .or_default()
-                .clone()
-        };
-        let _one_at_a_time = flight.lock().await;
-        if !skip_cache {
-            // Another caller may have fetched it while this one waited.
-            if let (Some(fresh), _) = self.cached(resource).await? {
-                return Ok(fresh);
-            }
-        }
-        // A claims challenge rejected the cached token: Service Fabric is told which one.
-        let rejected = match claims {
-            Some(_) => self
-                .usable(resource)
-                .await?
-                .map(|c| hex_sha256(c.secret.expose_secret())),
-            None => None,
-        };
-        match self.fetch(resource, rejected.as_deref()).await {
-            Ok(token) => Ok(token),
-            Err(e) => match fallback {
-                Some(cached) => {
-                    tracing::debug!(target: "msal::managed_identity", error = %e, "refresh failed; the cached token is still valid");
-                    Ok(cached)
-                }
-                None => Err(e),
-            },
-        }
-    }
-
-    /// The cached token outside the expiry buffer, if any.
-    async fn usable(&self, resource: &str) -> Result<Option<CachedAccessToken>, Error> {
-        let now = self.inner.clock.unix_now();
-        let found = self.inner.store.find(resource, now).await?;
-        Ok(found.filter(|c| c.expires_on - now >= EXPIRY_BUFFER_SECS))
-    }
-
-    /// `(fresh, aging)`: a cached token to return as is, or one past its
-    /// `refresh_on` to return only if refreshing fails.
-    async fn cached(
-        &self,
-        resource: &str,
-    ) -> Result<(Option<ManagedIdentityToken>, Option<ManagedIdentityToken>), Error> {
-        let now = self.inner.clock.unix_now();
-        let Some(c) = self.usable(resource).await? else {
-            return Ok((None, None));
-        };
-        let aging = c.refresh_on.is_some_and(|r| r <= now);
-        let token = ManagedIdentityToken {
-            access_token: c.secret,
-            token_type: c.token_type,
-            expires_on: c.expires_on,
-            refresh_on: c.refresh_on,
-            resource: resource.to_owned(),
-            source: TokenSource::Cache,
-        };
-        Ok(if aging {
-            (None, Some(token))
-        } else {
-            (Some(token), None)
-        })
+    /// The token of the cache entry shared by this call's results.
+    fn result(&self, token: Arc<SharedToken>, source: TokenSource) -> AuthenticationResult {
+        AuthenticationResult::app_token(token, source)
     }
 
     async fn fetch(
         &self,
         resource: &str,
         rejected_sha256: Option<&str>,
-    ) -> Result<ManagedIdentityToken, Error> {
+    ) -> Result<AuthenticationResult, Error> {
         let inner = &self.inner;
         let source = inner.resolved.source;
         let response = if source == Source::AzureArc {
@@ -442,16 +336,22 @@ impl ManagedIdentityApplication {
         let now = inner.clock.unix_now();
         let parsed = parse_token_response(response.body(), now)?;
         let expires_on = now.saturating_add(parsed.expires_in);
-        inner.store.add(resource, &parsed, now).await?;
+        inner
+            .cache
+            .access(Partition::app(&inner.partition), |c| {
+                cache::add(c, &inner.cache_client_id, resource, &parsed, now)
+            })
+            .await?;
         tracing::debug!(target: "msal::managed_identity", %source, expires_on, "token from the identity endpoint");
-        Ok(ManagedIdentityToken {
-            access_token: parsed.access_token,
-            token_type: parsed.token_type,
+        let token = SharedToken {
+            secret: parsed.access_token,
+            token_type: parsed.token_type.into(),
             expires_on,
             refresh_on: parsed.refresh_on,
-            resource: resource.to_owned(),
-            source: TokenSource::IdentityProvider,
-        })
+            scopes: Box::new([resource.to_owned()]),
+            realm: None,
+        };
+        Ok(self.result(Arc::new(token), TokenSource::IdentityProvider))
     }
 
     /// Arc: a first request, the key-file challenge, then the real request.
@@ -521,14 +421,87 @@ impl<'a> AcquireTokenForResource<'a> {
 }
 
 impl<'a> IntoFuture for AcquireTokenForResource<'a> {
-    type Output = Result<ManagedIdentityToken, Error>;
+    type Output = Result<AuthenticationResult, Error>;
     type IntoFuture = BoxFuture<'a, Self::Output>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            self.app
-                .acquire(&self.resource, self.force_refresh, self.claims.as_deref())
-                .await
+            let resource = resource_of(&self.resource).to_owned();
+            if resource.is_empty() {
+                return Err(Error::config("the resource is empty"));
+            }
+            acquire(Arc::new(Call {
+                app: self.app.clone(),
+                resource,
+                force_refresh: self.force_refresh,
+                claims: self.claims,
+            }))
+            .await
         })
+    }
+}
+
+/// One managed-identity call, as the engine runs it.
+struct Call {
+    app: ManagedIdentityApplication,
+    resource: String,
+    force_refresh: bool,
+    claims: Option<String>,
+}
+
+impl TokenFlow for Call {
+    fn cache(&self) -> &CacheIo {
+        &self.app.inner.cache
+    }
+
+    fn flights(&self) -> &SingleFlight {
+        &self.app.inner.flights
+    }
+
+    fn now(&self) -> i64 {
+        self.app.inner.clock.unix_now()
+    }
+
+    fn partition(&self) -> Partition<'_> {
+        Partition::app(&self.app.inner.partition)
+    }
+
+    fn skip_cache(&self) -> bool {
+        self.force_refresh || self.claims.is_some()
+    }
+
+    fn flight_key(&self) -> String {
+        format!(
+            "\0managed_identity\n{}\n{}\n{}",
+            self.resource.to_ascii_lowercase(),
+            self.claims.as_deref().unwrap_or(""),
+            self.force_refresh
+        )
+    }
+
+    fn find(&self, c: &TokenCache, now: i64) -> Option<AuthenticationResult> {
+        cache::find(c, &self.app.inner.cache_client_id, &self.resource, now)
+            .map(|t| self.app.result(t, TokenSource::Cache))
+    }
+
+    async fn fetch(&self) -> Result<AuthenticationResult, Error> {
+        // A claims challenge rejected the cached token: the endpoint is told
+        // which one (Service Fabric's token_sha256_to_refresh).
+        let rejected = match &self.claims {
+            Some(_) => {
+                let now = self.now();
+                self.cache()
+                    .read(self.partition(), |c| {
+                        crate::engine::classify(self.find(c, now), now)
+                    })
+                    .await?
+                    .map(|f| {
+                        let (crate::engine::Found::Fresh(r) | crate::engine::Found::Due(r)) = f;
+                        hex_sha256(r.access_token().expose_secret())
+                    })
+            }
+            None => None,
+        };
+        self.app.fetch(&self.resource, rejected.as_deref()).await
     }
 }

@@ -26,8 +26,8 @@
 //! // The identity of the VM / App Service / container this runs on.
 //! let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned).build()?;
 //! let token = app.acquire_token_for_resource("https://vault.azure.net").await?;
-//! println!("expires at {}", token.expires_on);
-//! // token.access_token.expose_secret() goes in the Authorization header.
+//! println!("expires at {:?}", token.expires_on());
+//! // token.access_token().expose_secret() goes in the Authorization header.
 //!
 //! // A user-assigned identity, named by its client id; a `.default` scope works too.
 //! let app = ManagedIdentityApplication::builder(ManagedIdentity::UserAssigned(
@@ -44,26 +44,27 @@
 
 mod app;
 mod arc;
+mod cache;
 mod environment;
 mod response;
 mod retry;
 #[cfg(feature = "reqwest")]
 mod service_fabric;
 mod sources;
-mod store;
 mod workload;
 
 pub use app::{
     AcquireTokenForResource, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ManagedIdentityApplication,
-    ManagedIdentityApplicationBuilder, ManagedIdentityToken, TokenSource,
+    ManagedIdentityApplicationBuilder,
 };
+crate::internal_use!(cache::{CACHE_ENVIRONMENT, CACHE_REALM});
 pub use environment::{Environment, Source, detect_source};
-pub use response::{MAX_LIFETIME_SECS, ParsedToken, parse_token_response};
-pub use store::{CACHE_ENVIRONMENT, CACHE_REALM};
+crate::internal_use!(response::{MAX_LIFETIME_SECS, ParsedToken, parse_token_response});
 pub use workload::{DEFAULT_AUTHORITY_HOST, WorkloadIdentity, WorkloadIdentityAssertion};
 
 /// Which managed identity to get tokens for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ManagedIdentity {
     /// The identity Azure created for this resource.
     SystemAssigned,
@@ -73,6 +74,7 @@ pub enum ManagedIdentity {
 
 /// How a user-assigned identity is named.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum UserAssignedId {
     /// Its client (application) id.
     ClientId(String),

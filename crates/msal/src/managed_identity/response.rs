@@ -7,6 +7,10 @@
 //! Nothing here panics or echoes a token: the parser is fuzzed
 //! (`tests/managed_identity_parser.rs`).
 
+// Items here are crate-internal unless the `test-internals` feature
+// exposes them to msal's own tests.
+#![cfg_attr(not(feature = "test-internals"), allow(unreachable_pub))]
+
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ServiceError};
@@ -18,6 +22,7 @@ use super::Source;
 /// A token response, normalized.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub struct ParsedToken {
     /// The access token.
     pub access_token: AccessTokenSecret,

@@ -5,16 +5,6 @@ use crate::error::{Error, ServiceError, UiRequiredReason};
 use crate::http::HttpResponse;
 use crate::transport::{CLIENT_REQUEST_ID, service_error};
 
-/// Suberrors that only say "sign in again" (MSAL Python classifies them as
-/// an empty string); they are still passed on in [`Error::UiRequired`].
-pub const PLAIN_SUBERRORS: &[&str] = &[
-    "bad_token",
-    "token_expired",
-    "protection_policy_required",
-    "client_mismatch",
-    "device_authentication_failed",
-];
-
 /// Maps an OAuth error to the error a caller acts on.
 ///
 /// `invalid_grant` → [`UiRequiredReason::InvalidGrant`]; `interaction_required`,
@@ -59,11 +49,6 @@ pub fn from_response(response: &HttpResponse, what: &str) -> Error {
             ))
         }
     }
-}
-
-/// Whether `e` is an OAuth error from the service carrying `code`.
-pub fn is_service_code(e: &Error, code: &str) -> bool {
-    matches!(e, Error::Service(s) if s.error == code)
 }
 
 #[cfg(test)]
@@ -126,7 +111,7 @@ mod tests {
             ),
             "token endpoint",
         );
-        assert!(is_service_code(&e, "invalid_client"));
+        assert!(matches!(&e, Error::Service(s) if s.error == "invalid_client"), "{e:?}");
         let e = from_response(&resp(502, "<html>"), "token endpoint");
         assert!(
             matches!(&e, Error::Protocol(p) if p.message.contains("502") && p.message.contains("cid-1")),

@@ -6,7 +6,7 @@
 //! sign-in, for this very request (`nonce`).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -38,13 +38,14 @@ impl IdTokenClaims {
         else {
             return Err(Error::protocol("the ID token is not a JWT"));
         };
-        let bytes = URL_SAFE_NO_PAD
-            .decode(payload.trim_end_matches('='))
-            .map_err(|_| Error::protocol("the ID token payload is not base64url"))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(m)) => Ok(Self(m)),
-            _ => Err(Error::protocol("the ID token payload is not a JSON object")),
-        }
+        decode_json_object(payload)
+            .map(Self)
+            .ok_or_else(|| Error::protocol("the ID token payload is not base64url-encoded JSON"))
+    }
+
+    /// Every claim, owned.
+    pub(crate) fn into_map(self) -> Map<String, Value> {
+        self.0
     }
 
     /// A string claim.
@@ -87,6 +88,21 @@ impl IdTokenClaims {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// Decodes base64url (padded or not; MSAL.NET tolerates the standard
+/// alphabet too) JSON that must be an object: a JWT payload, a
+/// `client_info`. The one decoder of both.
+pub(crate) fn decode_json_object(part: &str) -> Option<Map<String, Value>> {
+    let trimmed = part.trim().trim_end_matches('=');
+    let bytes = URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| STANDARD_NO_PAD.decode(trimmed))
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
     }
 }
 

@@ -61,6 +61,7 @@ impl TokenForm {
     }
 
     /// The value of `name`.
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()

@@ -10,6 +10,8 @@ use crate::http::BoxFuture;
 
 mod memory;
 
+pub use crate::engine::app_partition_key;
+pub use crate::flows::user_assertion_hash;
 pub use memory::{DEFAULT_MAX_BYTES, MemoryStore, MemoryStoreBuilder};
 
 /// How a saved partition may be kept.
@@ -46,6 +48,7 @@ pub trait CacheStore: Send + Sync + 'static {
 
 /// A storage backend failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 #[error("{kind}: {message}")]
 pub struct StorageError {
     /// The class of failure.

@@ -18,8 +18,11 @@ pub const CLIENT_REQUEST_ID: &str = "client-request-id";
 /// Asks the server to echo [`CLIENT_REQUEST_ID`] in its response.
 pub const RETURN_CLIENT_REQUEST_ID: &str = "return-client-request-id";
 /// The library identifier header.
+/// (Used by msal's own tests.)
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub const CLIENT_SKU: &str = "x-client-SKU";
 /// The library version header.
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub const CLIENT_VER: &str = "x-client-VER";
 /// The value of [`CLIENT_SKU`].
 pub const SKU: &str = "msal.rust";

@@ -26,16 +26,20 @@ pub mod throttle;
 mod der;
 #[cfg(feature = "reqwest")]
 mod errors;
+// Without reqwest only `ProxyConfig` (a builder setting) is used.
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 pub mod proxy;
 #[cfg(feature = "reqwest")]
 mod reqwest_client;
 #[cfg(feature = "reqwest")]
 pub mod tls;
 
+#[allow(unused_imports)] // for msal's own tests (test-internals)
 pub use engine::{
     CLIENT_REQUEST_ID, CLIENT_SKU, CLIENT_VER, MAX_RETRY_WAIT, RETURN_CLIENT_REQUEST_ID, SKU,
     Transport,
 };
+#[allow(unused_imports)] // ProxyRules: for msal's own tests
 pub use proxy::{Direct, ProxyConfig, ProxyRules};
 #[cfg(feature = "reqwest")]
 pub use reqwest_client::{
@@ -43,6 +47,7 @@ pub use reqwest_client::{
     ReqwestHttpClientBuilder,
 };
 pub use service_error::service_error;
+#[allow(unused_imports)] // for msal's own tests
 pub use throttle::Throttle;
 
 /// The default HTTP client ([`ReqwestHttpClient::new`]) behind the trait.
@@ -50,6 +55,7 @@ pub use throttle::Throttle;
 /// # Errors
 /// As [`ReqwestHttpClientBuilder::build`].
 #[cfg(feature = "reqwest")]
+#[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
 pub fn default_http_client() -> Result<std::sync::Arc<dyn crate::http::HttpClient>, crate::Error> {
     Ok(std::sync::Arc::new(ReqwestHttpClient::new()?))
 }

@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::app::cache_io::Partition;
-use crate::app::engine::{Engine, Store};
-use crate::app::result::AuthenticationResult;
-use crate::cache::{TokenResponse, client_info, id_token};
+use crate::engine::{AuthenticationResult, Engine, Partition, Store};
+use crate::cache::{TokenResponse, client_info};
+use crate::protocol::id_token::IdTokenClaims;
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;
 use crate::pkce::{Pkce, random_token};
@@ -52,7 +51,7 @@ pub struct AuthorizationUrlRequest {
 }
 
 impl AuthorizationUrlRequest {
-    pub(super) fn new(engine: Arc<Engine>, scopes: Vec<String>, redirect_uri: String) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, scopes: Vec<String>, redirect_uri: String) -> Self {
         Self {
             engine,
             scopes,
@@ -186,7 +185,7 @@ pub struct AuthorizationCodeRequest {
 }
 
 impl AuthorizationCodeRequest {
-    pub(super) fn new(
+    pub(crate) fn new(
         engine: Arc<Engine>,
         scopes: Vec<String>,
         code: AuthorizationCode,
@@ -294,10 +293,7 @@ fn home_account_id(r: &TokenResponse) -> Result<Option<String>> {
         .map(|t| t.expose_secret())
         .filter(|t| !t.is_empty())
     {
-        Some(t) => Ok(id_token::claims(t)?
-            .get("sub")
-            .and_then(|s| s.as_str())
-            .map(str::to_owned)),
+        Some(t) => Ok(IdTokenClaims::decode(t)?.get_str("sub").map(str::to_owned)),
         None => Ok(None),
     }
 }

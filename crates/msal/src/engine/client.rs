@@ -1,10 +1,9 @@
-//! The engine shared by every kind of client: configuration, the authority
-//! resolver, the transport, the cache with its hooks, and the two pieces
-//! every flow is made of: "redeem at the token endpoint" and "write the
-//! response through to the cache" (plus the silent lookup in `silent.rs`).
+//! What an OAuth client adds to the engine: configuration, the authority
+//! resolver, the transport, the client credential, and the two pieces every
+//! OAuth flow is made of: "redeem at the token endpoint" and "write the
+//! response through to the cache".
 //!
-//! [`super::PublicClientApplication`] wraps it; the confidential client and
-//! managed identity reuse it (see docs/dev/app-api.md).
+//! Public and confidential applications wrap one [`Engine`] each.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,9 +13,10 @@ use url::Url;
 use super::cache_io::{CacheIo, Partition};
 use super::result::{AuthenticationResult, TokenSource};
 use super::single_flight::SingleFlight;
+use super::targets::Targets;
 use crate::authority::{Authority, AuthorityKind, AuthorityResolver, OidcMetadata};
 use crate::cache::{
-    Account, AuthorityType, CachedAccessToken, CachedIdToken, EntryHandle, TokenResponse,
+    AccessTokenQuery, Account, AuthorityType, EntryHandle, SharedToken, TokenResponse,
     TokenResponseRecord,
 };
 use crate::clock::Clock;
@@ -28,10 +28,6 @@ use crate::protocol::{claims, scopes};
 use crate::storage::CacheAccess;
 use crate::transport::Transport;
 use crate::transport::throttle::Throttle;
-
-/// How long before its expiry a cached access token stops being handed out
-/// (spec §5.1 step 1.3).
-pub(crate) const EXPIRY_BUFFER_SECS: i64 = 300;
 
 /// The lifetime assumed when a response gives no `expires_in` (MSAL Python).
 pub(crate) const DEFAULT_LIFETIME_SECS: i64 = 600;
@@ -72,6 +68,8 @@ pub(crate) struct Engine {
     pub(crate) pii: bool,
     client_auth: Option<Arc<dyn ClientAuthentication>>,
     pub(crate) flights: SingleFlight,
+    /// Confidential clients: where each tenant's app tokens live.
+    pub(crate) targets: Targets,
 }
 
 impl std::fmt::Debug for Engine {
@@ -117,6 +115,7 @@ impl Engine {
             pii: c.pii_logging,
             client_auth: c.client_auth,
             flights: SingleFlight::default(),
+            targets: Targets::new(c.instance_discovery),
         }
     }
 
@@ -229,7 +228,29 @@ impl Engine {
             refresh_token_to_rotate: s.rotate,
             now,
         };
-        let written = self.cache.access(partition, |c| c.add(&record)).await?;
+        let written = self
+            .cache
+            .access(partition, |c| {
+                let written = c.add(&record)?;
+                // Hits only read, so expired tokens of this owner go here (as
+                // MSAL Python drops them while it searches).
+                let owner = written
+                    .as_ref()
+                    .or(s.known_account)
+                    .map(Account::home_account_id);
+                c.remove_expired_access_tokens(
+                    &AccessTokenQuery {
+                        client_id: &self.client_id,
+                        home_account_id: owner,
+                        environments: &[s.environment],
+                        user_assertion_hash: s.user_assertion_hash,
+                        ..AccessTokenQuery::default()
+                    },
+                    now,
+                );
+                Ok(written)
+            })
+            .await?;
         let account = written.or_else(|| s.known_account.cloned());
         let Some(access_token) = s.response.access_token.clone() else {
             return Err(Error::protocol("the token response has no access token"));
@@ -243,58 +264,27 @@ impl Engine {
             account = self.pii(
                 account
                     .as_ref()
-                    .map(|a| a.home_account_id.as_str())
+                    .map(Account::home_account_id)
                     .unwrap_or("")
             ),
             expires_in = expires_on.saturating_sub(now),
             "token acquired from the identity provider"
         );
-        Ok(AuthenticationResult {
-            access_token,
-            token_type: s
-                .response
-                .token_type
-                .clone()
-                .unwrap_or_else(|| "Bearer".to_owned()),
+        let token = SharedToken {
+            secret: access_token,
+            token_type: s.response.token_type.as_deref().unwrap_or("Bearer").into(),
             expires_on,
             refresh_on: s.response.refresh_in.map(|r| now.saturating_add(r)),
-            scopes: scopes::granted(s.response.scope.as_deref(), s.requested_scopes),
-            tenant_id: claims
-                .as_ref()
-                .and_then(|c| c.tenant_id().map(str::to_owned))
-                .or(Some(realm)),
+            scopes: scopes::granted(s.response.scope.as_deref(), s.requested_scopes).into(),
+            realm: Some(realm.into()),
+        };
+        Ok(AuthenticationResult {
+            token: Arc::new(token),
             account,
             id_token: s.response.id_token.clone(),
-            id_token_claims: claims,
+            claims: std::sync::OnceLock::from(claims),
             source: TokenSource::IdentityProvider,
         })
-    }
-
-    /// A result for a token found in the cache.
-    pub(crate) fn cached_result(
-        &self,
-        at: CachedAccessToken,
-        account: Option<Account>,
-        id_token: Option<CachedIdToken>,
-    ) -> AuthenticationResult {
-        let claims = id_token
-            .as_ref()
-            .and_then(|t| IdTokenClaims::decode(t.secret.expose_secret()).ok());
-        AuthenticationResult {
-            tenant_id: claims
-                .as_ref()
-                .and_then(|c| c.tenant_id().map(str::to_owned))
-                .or(Some(at.realm.clone())),
-            access_token: at.secret,
-            token_type: at.token_type,
-            expires_on: at.expires_on,
-            refresh_on: at.refresh_on,
-            scopes: at.target.split_whitespace().map(str::to_owned).collect(),
-            account,
-            id_token: id_token.map(|t| t.secret),
-            id_token_claims: claims,
-            source: TokenSource::Cache,
-        }
     }
 
     /// The accounts in the cache for this authority's environments (spec §6.1).
@@ -338,22 +328,20 @@ impl Engine {
         let mut envs = self.resolver.known_environments();
         if !envs
             .iter()
-            .any(|e| e.eq_ignore_ascii_case(&account.environment))
+            .any(|e| e.eq_ignore_ascii_case(account.environment()))
         {
-            envs = crate::authority::aliases::environments_of(&account.environment);
+            envs = crate::authority::aliases::environments_of(account.environment());
         }
         self.cache
-            .access(Partition::user(&account.home_account_id), |c| {
-                let mut each = account.clone();
+            .access(Partition::user(account.home_account_id()), |c| {
                 for env in &envs {
-                    each.environment.clone_from(env);
-                    c.remove_account(&each, &self.client_id);
+                    c.remove_account(&account.clone().with_environment(env), &self.client_id);
                 }
                 Ok(())
             })
             .await?;
         tracing::debug!(
-            account = self.pii(&account.home_account_id),
+            account = self.pii(account.home_account_id()),
             "account removed from the cache"
         );
         Ok(())

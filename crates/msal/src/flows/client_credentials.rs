@@ -9,11 +9,11 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 
-use super::{ConfidentialClientApplication, Target};
-use crate::app::cache_io::Partition;
-use crate::app::engine::{EXPIRY_BUFFER_SECS, Engine, Store};
-use crate::app::result::AuthenticationResult;
-use crate::cache::AccessTokenQuery;
+use crate::cache::{AccessTokenQuery, TokenCache};
+use crate::engine::{
+    AuthenticationResult, CacheIo, Engine, Partition, SingleFlight, Store, Target, TokenFlow,
+    TokenSource, acquire,
+};
 use crate::error::Result;
 use crate::http::BoxFuture;
 use crate::protocol::token::TokenForm;
@@ -32,7 +32,7 @@ use crate::protocol::{grant, scopes};
 #[must_use = "a request does nothing until awaited"]
 #[derive(Debug)]
 pub struct ClientCredentialsRequest {
-    app: ConfidentialClientApplication,
+    engine: Arc<Engine>,
     scopes: Vec<String>,
     force_refresh: bool,
     claims: Option<String>,
@@ -40,9 +40,9 @@ pub struct ClientCredentialsRequest {
 }
 
 impl ClientCredentialsRequest {
-    pub(super) fn new(app: ConfidentialClientApplication, scopes: Vec<String>) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, scopes: Vec<String>) -> Self {
         Self {
-            app,
+            engine,
             scopes,
             force_refresh: false,
             claims: None,
@@ -80,135 +80,88 @@ impl IntoFuture for ClientCredentialsRequest {
     }
 }
 
-/// What one call works with, shared by its flight.
+/// One app-token call, as the engine runs it.
 struct Call {
     engine: Arc<Engine>,
     target: Arc<Target>,
     scopes: Vec<String>,
     /// The `claims` parameter: the challenge merged with client capabilities.
     claims: Option<String>,
-    /// Skip the cached token (force_refresh or a claims challenge).
-    skip_cache: bool,
-}
-
-/// A cached token: usable as is, or due for a proactive refresh.
-enum Hit {
-    Fresh(AuthenticationResult),
-    RefreshDue(AuthenticationResult),
+    force_refresh: bool,
+    /// A claims challenge was given (skips the cached token).
+    challenged: bool,
 }
 
 impl ClientCredentialsRequest {
     async fn run(self) -> Result<AuthenticationResult> {
         let scopes = scopes::plain(&self.scopes)?;
-        let engine = self.app.engine.clone();
-        let target = self.app.target(self.tenant.as_deref()).await?;
-        let call = Arc::new(Call {
-            claims: engine.claims_param(self.claims.as_deref())?,
-            skip_cache: self.force_refresh || self.claims.is_some(),
-            engine,
+        let target = self.engine.target(self.tenant.as_deref()).await?;
+        acquire(Arc::new(Call {
+            claims: self.engine.claims_param(self.claims.as_deref())?,
+            challenged: self.claims.is_some(),
+            force_refresh: self.force_refresh,
+            engine: self.engine,
             target,
             scopes,
-        });
-        let mut fallback = None;
-        if !call.skip_cache {
-            match call.lookup().await? {
-                Some(Hit::Fresh(r)) => return Ok(r),
-                Some(Hit::RefreshDue(r)) => fallback = Some(r),
-                None => {}
-            }
-        }
-        let key = call.flight_key(self.force_refresh);
-        let flight = call.clone();
-        call.engine
-            .flights
-            .run(key, move || {
-                Box::pin(async move { flight.fly(fallback).await })
-            })
-            .await
+        }))
+        .await
     }
 }
 
-impl Call {
+impl TokenFlow for Call {
+    fn cache(&self) -> &CacheIo {
+        &self.engine.cache
+    }
+
+    fn flights(&self) -> &SingleFlight {
+        &self.engine.flights
+    }
+
+    fn now(&self) -> i64 {
+        self.engine.now()
+    }
+
+    fn partition(&self) -> Partition<'_> {
+        Partition::app(&self.target.partition_key)
+    }
+
+    fn skip_cache(&self) -> bool {
+        self.force_refresh || self.challenged
+    }
+
     /// Same host, tenant, scopes (any order or case), claims and force flag
-    /// = same flight. The leading NUL keeps these apart from silent keys.
-    fn flight_key(&self, force: bool) -> String {
+    /// = same flight.
+    fn flight_key(&self) -> String {
         let mut s: Vec<String> = self.scopes.iter().map(|x| x.to_lowercase()).collect();
         s.sort();
         s.dedup();
         format!(
-            "\0client_credentials\n{}\n{}\n{}\n{}\n{force}",
+            "\0client_credentials\n{}\n{}\n{}\n{}\n{}",
             self.target.resolver.authority().host(),
             self.target.realm,
             s.join(" "),
-            self.claims.as_deref().unwrap_or("")
+            self.claims.as_deref().unwrap_or(""),
+            self.force_refresh
         )
     }
 
-    /// The cached app token for these scopes, if one is usable.
-    async fn lookup(&self) -> Result<Option<Hit>> {
-        let e = &self.engine;
-        let env_refs: Vec<&str> = self
-            .target
-            .environments
-            .iter()
-            .map(String::as_str)
-            .collect();
+    fn find(&self, cache: &TokenCache, now: i64) -> Option<AuthenticationResult> {
+        let envs: Vec<&str> = self.target.environments.iter().map(String::as_str).collect();
         let scope_refs: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
-        let realms = [self.target.realm.as_str()];
-        let now = e.now();
         let q = AccessTokenQuery {
-            client_id: &e.client_id,
+            client_id: &self.engine.client_id,
             home_account_id: None,
-            environments: &env_refs,
-            realms: &realms,
+            environments: &envs,
+            realms: &[self.target.realm.as_str()],
             scopes: &scope_refs,
-            token_type: None,
-            key_id: None,
-            ext_cache_key: None,
-            user_assertion_hash: None,
+            ..AccessTokenQuery::default()
         };
-        let found = e
-            .cache
-            .access(Partition::app(&self.target.partition_key), |c| {
-                c.remove_expired_access_tokens(&q, now);
-                Ok(c.find_access_token(&q, now))
-            })
-            .await?;
-        let Some(at) = found.filter(|at| at.expires_on.saturating_sub(now) >= EXPIRY_BUFFER_SECS)
-        else {
-            return Ok(None);
-        };
-        let due = at.refresh_on.is_some_and(|r| r <= now);
-        let result = e.cached_result(at, None, None);
-        Ok(Some(if due {
-            Hit::RefreshDue(result)
-        } else {
-            Hit::Fresh(result)
-        }))
+        cache
+            .find_shared_token(&q, now)
+            .map(|t| AuthenticationResult::app_token(t, TokenSource::Cache))
     }
 
-    /// The flight: look again (a flight that just landed may have cached
-    /// the token), then request it. A still-valid token due for refresh is
-    /// returned when the request fails.
-    async fn fly(&self, fallback: Option<AuthenticationResult>) -> Result<AuthenticationResult> {
-        if !self.skip_cache && fallback.is_none() {
-            if let Some(Hit::Fresh(r)) = self.lookup().await? {
-                return Ok(r);
-            }
-        }
-        match self.request().await {
-            Ok(r) => Ok(r),
-            Err(e) => match fallback {
-                Some(f) => {
-                    tracing::debug!(error = %e, "client credentials: refresh failed, the cached token is still valid");
-                    Ok(f)
-                }
-                None => Err(e),
-            },
-        }
-    }
-
-    async fn request(&self) -> Result<AuthenticationResult> {
+    async fn fetch(&self) -> Result<AuthenticationResult> {
         let e = &self.engine;
         let metadata = self.target.resolver.metadata().await?;
         let scope = scopes::join(&self.scopes);
