@@ -245,14 +245,10 @@ pub fn id_token(data: &[u8]) {
     } else {
         format!("eyJhbGciOiJub25lIn0.{}.sig", URL_SAFE_NO_PAD.encode(rest))
     };
+    // One decoder for the protocol and the cache (the cache's
+    // `CachedIdToken::claims` calls it too).
     let decoded = IdTokenClaims::decode(&jwt);
-    let loose = msal::cache::id_token::claims(&jwt);
     if let Ok(c) = &decoded {
-        // The cache's reader is more tolerant, never less.
-        let map = loose
-            .as_ref()
-            .expect("the cache cannot read an ID token the protocol reads");
-        assert_eq!(c.as_map(), map, "the two ID token readers disagree");
         let _ = (c.tenant_id(), c.object_id(), c.username(), c.audiences());
         assert!(!format!("{c:?}").contains('@') || c.as_map().keys().any(|k| k.contains('@')));
     } else if let Err(e) = &decoded {
@@ -455,7 +451,7 @@ pub fn managed_identity(data: &[u8]) {
     match result {
         Ok(t) => {
             assert!((200..300).contains(&status), "a token from HTTP {status}");
-            assert!(!t.access_token.expose_secret().is_empty());
+            assert!(!t.access_token().expose_secret().is_empty());
         }
         Err(e) => {
             let _ = (e.to_string(), format!("{e:?}"));

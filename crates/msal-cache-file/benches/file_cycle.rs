@@ -176,7 +176,7 @@ fn setup(rt: &tokio::runtime::Runtime, encryption: Encryption) -> Setup {
     let accounts = rt.block_on(app(&s).accounts()).unwrap();
     assert_eq!(accounts.len(), N);
     let want = format!("{}.{TENANT}", uid_of(N / 2));
-    s.account = accounts.into_iter().find(|a| a.home_account_id == want);
+    s.account = accounts.into_iter().find(|a| a.home_account_id() == want);
     assert!(s.account.is_some());
     s
 }

@@ -111,7 +111,7 @@ async fn eight_processes_each_write_200_tokens_and_all_1600_are_there() {
     let mut rng = rand::rng();
     for account in &accounts {
         let w = (0..WRITERS)
-            .find(|w| account.home_account_id.starts_with(&idp::uid(*w)))
+            .find(|w| account.home_account_id().starts_with(&idp::uid(*w)))
             .unwrap();
         let token = format!("writer{w}-{}", rng.random_range(0..TOKENS_EACH));
         let r = app

@@ -114,7 +114,7 @@ async fn rust_finds_silently(
     let accounts = app.accounts().await.unwrap();
     let account = accounts
         .iter()
-        .find(|a| a.home_account_id == format!("{py_prefix}-user.{}", idp::TENANT))
+        .find(|a| a.home_account_id() == format!("{py_prefix}-user.{}", idp::TENANT))
         .unwrap_or_else(|| panic!("Python's account {py_prefix}-user is not listed: {accounts:?}"));
     let posts = idp.token_posts.load(std::sync::atomic::Ordering::SeqCst);
     let r = app

@@ -234,7 +234,7 @@ async fn a_database_unreachable_at_start_is_used_once_it_is_reachable() {
     let after = app.acquire_token_for_client(&[GRAPH]).await.unwrap();
     assert_eq!(after.access_token().expose_secret(), "at-after");
     idp.assert_consumed();
-    let partition = msal::app::app_partition_key(CLIENT_ID, &tenant);
+    let partition = msal::storage::app_partition_key(CLIENT_ID, &tenant);
     assert!(
         in_table(&schema, &partition).await,
         "the new token reached the database"

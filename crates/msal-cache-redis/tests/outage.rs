@@ -355,7 +355,7 @@ async fn a_redis_down_at_start_does_not_stop_the_app_and_is_used_once_it_comes_u
     let _server = OwnRedis::start_on(port);
     probe_until_available(&store, &clock).await;
     expect_token(&idp, &tenant, "at-after");
-    let partition = msal::app::app_partition_key(CLIENT_ID, &tenant);
+    let partition = msal::storage::app_partition_key(CLIENT_ID, &tenant);
     store.l1().unwrap().remove(&partition).await.unwrap();
     clock.advance(Duration::from_secs(3_600));
     let after = app.acquire_token_for_client(&[GRAPH]).await.unwrap();

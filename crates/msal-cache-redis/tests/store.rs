@@ -281,7 +281,7 @@ async fn a_confidential_client_gets_a_token_over_an_unreadable_partition_and_rep
         .encryption_key(EncryptionKey::generate())
         .build()
         .unwrap();
-    let partition = msal::app::app_partition_key(CLIENT_ID, &tenant);
+    let partition = msal::storage::app_partition_key(CLIENT_ID, &tenant);
     // What another deployment (another key) or a bad write left behind.
     redis::cmd("SET")
         .arg(store.redis_key(&partition))

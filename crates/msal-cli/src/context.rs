@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use msal::http::HttpClient;
-use msal::transport::{ProxyConfig, ReqwestHttpClient};
+use msal::http::{ProxyConfig, ReqwestHttpClient};
 use msal::{PublicClientApplication, PublicClientApplicationBuilder};
 use msal_cache_file::{Encryption, FileCache};
 

@@ -101,39 +101,42 @@ pub(crate) fn relative(unix: i64, now: i64) -> String {
 /// The home tenant of an account: the part after the dot of its home
 /// account id (`<object id>.<tenant id>`).
 pub(crate) fn home_tenant(a: &msal::cache::Account) -> &str {
-    a.home_account_id
+    a.home_account_id()
         .split_once('.')
         .map(|(_, t)| t)
-        .unwrap_or(&a.realm)
+        .unwrap_or(a.realm())
 }
 
 /// An account as JSON (no token, no ID token).
 pub(crate) fn account_json(a: &msal::cache::Account) -> Value {
     json!({
-        "username": a.username,
-        "name": a.name,
-        "home_account_id": a.home_account_id,
+        "username": a.username(),
+        "name": a.name(),
+        "home_account_id": a.home_account_id(),
         "home_tenant_id": home_tenant(a),
-        "environment": a.environment,
-        "realm": a.realm,
-        "local_account_id": a.local_account_id,
-        "authority_type": a.authority_type,
+        "environment": a.environment(),
+        "realm": a.realm(),
+        "local_account_id": a.local_account_id(),
+        "authority_type": a.authority_type(),
     })
 }
 
 /// An account on one line of text.
 pub(crate) fn account_line(a: &msal::cache::Account) -> String {
-    let name = a
-        .name
-        .as_deref()
+    account_line_named(a, a.name())
+}
+
+/// [`account_line`] with the display name given (the Account entry may have none).
+pub(crate) fn account_line_named(a: &msal::cache::Account, name: Option<&str>) -> String {
+    let name = name
         .filter(|n| !n.is_empty())
         .map(|n| format!(" ({n})"))
         .unwrap_or_default();
     format!(
         "{}{name}  home tenant {}  at {}",
-        a.username,
+        a.username(),
         home_tenant(a),
-        a.environment
+        a.environment()
     )
 }
 

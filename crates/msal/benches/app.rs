@@ -99,7 +99,7 @@ fn bench_file(rt: &tokio::runtime::Runtime, path: &str) {
     let k = n / 2;
     let target = accounts
         .iter()
-        .find(|a| a.local_account_id == uid_of(k))
+        .find(|a| a.local_account_id() == uid_of(k))
         .cloned()
         .expect("user k");
     let expected = format!("at-secret-{k}");

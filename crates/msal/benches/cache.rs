@@ -69,7 +69,7 @@ fn bench_file(path: &str) {
     let k = n / 2;
     let target: Account = accounts
         .iter()
-        .find(|a| a.local_account_id == uid_of(k))
+        .find(|a| a.local_account_id() == uid_of(k))
         .cloned()
         .expect("user k");
     let expected_secret = format!("at-secret-{k}");
@@ -79,7 +79,7 @@ fn bench_file(path: &str) {
         move |_: ()| {
             let q = AccessTokenQuery {
                 client_id: CLIENT_ID,
-                home_account_id: Some(&target.home_account_id),
+                home_account_id: Some(target.home_account_id()),
                 environments: &[ENV],
                 realms: &[TENANT],
                 scopes,

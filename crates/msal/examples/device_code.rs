@@ -10,7 +10,7 @@ async fn main() -> msal::Result<()> {
         .await?;
     println!(
         "signed in as {:?}; token expires {:?}",
-        token.account().map(|a| &a.username),
+        token.account().map(|a| a.username().to_owned()),
         token.expires_on()
     );
     Ok(())

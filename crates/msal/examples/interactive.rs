@@ -10,6 +10,9 @@ async fn main() -> msal::Result<()> {
         .prompt(msal::protocol::authorize::Prompt::SelectAccount)
         .timeout(std::time::Duration::from_secs(180))
         .await?;
-    println!("signed in as {:?}", token.account().map(|a| &a.username));
+    println!(
+        "signed in as {:?}",
+        token.account().map(|a| a.username().to_owned())
+    );
     Ok(())
 }

@@ -22,7 +22,9 @@ async fn main() -> msal::Result<()> {
     let again = app.acquire_token_for_resource(resource.as_str()).await?;
     println!(
         "token for {} expires at {} (second call: {:?})",
-        token.resource, token.expires_on, again.source
+        token.scopes()[0],
+        token.expires_on_unix(),
+        again.source()
     );
     Ok(())
 }

@@ -12,7 +12,7 @@ async fn main() -> msal::Result<()> {
         .await?;
     println!(
         "token for {:?} expires {:?}",
-        token.account().map(|a| &a.username),
+        token.account().map(|a| a.username().to_owned()),
         token.expires_on()
     );
     Ok(())

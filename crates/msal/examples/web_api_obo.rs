@@ -29,7 +29,7 @@ async fn main() -> msal::Result<()> {
     println!(
         "token for {:?} on behalf of {:?}",
         downstream.scopes(),
-        downstream.account().map(|a| &a.username)
+        downstream.account().map(|a| a.username().to_owned())
     );
     Ok(())
 }

@@ -6,13 +6,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-pub use crate::transport::{Direct, ProxyConfig};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use crate::transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ReqwestHttpClient,
     ReqwestHttpClientBuilder,
 };
+pub use crate::transport::{Direct, ProxyConfig};
 
 /// A boxed, `Send` future: the return type of the I/O traits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -114,10 +114,7 @@ fn finds_the_right_users_token_case_insensitively() {
     assert!(cache.find_access_token(&q, NOW).is_some());
     let accounts = cache.accounts(&[ENV]);
     assert_eq!(
-        accounts
-            .iter()
-            .map(|a| a.username.as_str())
-            .collect::<Vec<_>>(),
+        accounts.iter().map(|a| a.username()).collect::<Vec<_>>(),
         ["alice@example.com", "bob@example.com"]
     );
 }
@@ -298,7 +295,7 @@ fn remove_account_follows_python_and_also_removes_foreign_keyed_entries() {
     let alice = cache
         .accounts(&[ENV])
         .into_iter()
-        .find(|x| x.home_account_id == a)
+        .find(|x| x.home_account_id() == a)
         .unwrap();
     cache.remove_account(&alice, CID);
     let d = doc(&cache);
@@ -483,11 +480,8 @@ fn accounts_fall_back_to_aliases_and_deduplicate() {
     let cache = TokenCache::deserialize(input.to_string().as_bytes()).unwrap();
     let found = cache.accounts(&[ENV, "login.windows.net"]);
     assert_eq!(found.len(), 1);
-    assert_eq!(
-        (found[0].realm.as_str(), found[0].username.as_str()),
-        ("t2", "second")
-    );
-    assert_eq!(found[0].environment, "login.windows.net");
+    assert_eq!((found[0].realm(), found[0].username()), ("t2", "second"));
+    assert_eq!(found[0].environment(), "login.windows.net");
     assert!(cache.accounts(&[ENV]).is_empty());
     assert_eq!(cache.accounts(&[]).len(), 1);
 }
@@ -556,13 +550,13 @@ fn adfs_sign_in_uses_sub_and_the_ropc_username() {
     rec.authority_type = AuthorityType::Adfs;
     rec.username_hint = Some("CONTOSO\\alice");
     let account = cache.add(&rec).unwrap().unwrap();
-    assert_eq!(account.home_account_id, "adfs-sub");
+    assert_eq!(account.home_account_id(), "adfs-sub");
     assert_eq!(
-        (account.username.as_str(), account.authority_type.as_str()),
+        (account.username(), account.authority_type()),
         ("CONTOSO\\alice", "ADFS")
     );
-    assert_eq!(account.account_source.as_deref(), Some("password"));
-    assert_eq!(account.environment, "adfs.contoso.example");
+    assert_eq!(account.account_source(), Some("password"));
+    assert_eq!(account.environment(), "adfs.contoso.example");
     let d = doc(&cache);
     let acc = d["Account"].as_object().unwrap();
     assert_eq!(
@@ -594,9 +588,9 @@ fn generic_authorities_are_written_as_mssts_and_other_grants_record_no_source() 
     rec.authority_type = AuthorityType::Generic;
     rec.account_source = Some("urn:ietf:params:oauth:grant-type:jwt-bearer");
     let account = cache.add(&rec).unwrap().unwrap();
-    assert_eq!(account.home_account_id, "sub-alice");
-    assert_eq!(account.authority_type, "MSSTS");
-    assert_eq!(account.account_source, None);
+    assert_eq!(account.home_account_id(), "sub-alice");
+    assert_eq!(account.authority_type(), "MSSTS");
+    assert_eq!(account.account_source(), None);
     let d = doc(&cache);
     let entry = d["Account"]
         .as_object()

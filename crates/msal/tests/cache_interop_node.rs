@@ -92,22 +92,19 @@ fn a_cache_msal_node_wrote_loads_its_accounts_are_found_and_removed() {
     assert!(cache.accounts(&[ENV]).is_empty());
     let accounts = cache.accounts(&ALIASES);
     assert_eq!(
-        accounts
-            .iter()
-            .map(|a| a.username.as_str())
-            .collect::<Vec<_>>(),
+        accounts.iter().map(|a| a.username()).collect::<Vec<_>>(),
         ["alice@contoso.example", "bob@contoso.example"]
     );
     for (i, a) in accounts.iter().enumerate() {
-        assert_eq!(a.environment, "login.windows.net");
+        assert_eq!(a.environment(), "login.windows.net");
         assert_eq!(
-            a.name.as_deref(),
-            Some(format!("User {}", a.local_account_id).as_str())
+            a.name(),
+            Some(format!("User {}", a.local_account_id()).as_str())
         );
         // An app configured with /organizations accepts Node's tid realm.
         let q = AccessTokenQuery {
             client_id: CLIENT_ID,
-            home_account_id: Some(&a.home_account_id),
+            home_account_id: Some(a.home_account_id()),
             environments: &ALIASES,
             realms: &["organizations", TENANT],
             scopes: &["user.read", "mail.read"],
@@ -122,7 +119,7 @@ fn a_cache_msal_node_wrote_loads_its_accounts_are_found_and_removed() {
             format!("node-at-{i}")
         );
         let rts = cache.find_refresh_tokens(&RefreshTokenQuery {
-            home_account_id: &a.home_account_id,
+            home_account_id: a.home_account_id(),
             environments: &ALIASES,
             client_id: Some(CLIENT_ID),
             ..RefreshTokenQuery::default()
@@ -135,7 +132,7 @@ fn a_cache_msal_node_wrote_loads_its_accounts_are_found_and_removed() {
         );
         assert!(
             cache
-                .find_id_token(&a.home_account_id, &ALIASES, CLIENT_ID, Some(TENANT))
+                .find_id_token(a.home_account_id(), &ALIASES, CLIENT_ID, Some(TENANT))
                 .is_some()
         );
     }
@@ -269,7 +266,7 @@ fn msal_node_uses_a_cache_msal_rs_wrote_without_any_request_and_honours_removal(
     let alice = cache
         .accounts(&[ENV])
         .into_iter()
-        .find(|a| a.username == "alice@contoso.example")
+        .find(|a| a.username() == "alice@contoso.example")
         .unwrap();
     cache.remove_account(&alice, CLIENT_ID);
     std::fs::write(&file, cache.serialize()).unwrap();

@@ -154,19 +154,19 @@ fn a_cache_msal_python_wrote_loads_and_msal_rs_finds_its_tokens() {
     );
 
     let accounts = cache.accounts(&[ENV]);
-    let names: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
+    let names: Vec<&str> = accounts.iter().map(|a| a.username()).collect();
     assert_eq!(names, ["alice@contoso.example", "bob@contoso.example"]);
     assert_eq!(summary["accounts"], json!(names));
     for (i, a) in accounts.iter().enumerate() {
         let at = cache
             .find_access_token(
-                &user_query(&a.home_account_id, &["user.read", "Mail.Read"]),
+                &user_query(a.home_account_id(), &["user.read", "Mail.Read"]),
                 t,
             )
             .unwrap();
         assert_eq!(at.secret.expose_secret(), format!("py-at-{i}"));
         let rts = cache.find_refresh_tokens(&RefreshTokenQuery {
-            home_account_id: &a.home_account_id,
+            home_account_id: a.home_account_id(),
             environments: &[ENV],
             client_id: Some(CLIENT_ID),
             ..RefreshTokenQuery::default()
@@ -178,11 +178,11 @@ fn a_cache_msal_python_wrote_loads_and_msal_rs_finds_its_tokens() {
             [format!("py-rt-{i}")]
         );
         let idt = cache
-            .find_id_token(&a.home_account_id, &[ENV], CLIENT_ID, Some(TENANT))
+            .find_id_token(a.home_account_id(), &[ENV], CLIENT_ID, Some(TENANT))
             .unwrap();
         assert_eq!(
-            idt.claims().unwrap()["preferred_username"],
-            a.username.as_str()
+            idt.claims().unwrap().get_str("preferred_username"),
+            Some(a.username())
         );
     }
     assert_eq!(
@@ -343,7 +343,7 @@ fn msal_python_uses_a_cache_msal_rs_wrote_without_any_request_and_honours_remova
     let alice = cache
         .accounts(&[ENV])
         .into_iter()
-        .find(|a| a.username.starts_with("alice"))
+        .find(|a| a.username().starts_with("alice"))
         .unwrap();
     cache.remove_account(&alice, CLIENT_ID);
     std::fs::write(&file, cache.serialize()).unwrap();
@@ -362,7 +362,7 @@ fn msal_python_uses_a_cache_msal_rs_wrote_without_any_request_and_honours_remova
     );
     let text = String::from_utf8(std::fs::read(&file).unwrap()).unwrap();
     assert!(
-        !text.contains(&alice.home_account_id),
+        !text.contains(alice.home_account_id()),
         "an entry of alice is left"
     );
 }

@@ -88,7 +88,7 @@ async fn a_dotnet_cache_serves_silent_calls_refreshes_with_its_frt_and_signs_out
     let accounts = s.app.accounts().await.unwrap();
     assert_eq!(accounts.len(), 1);
     let account = accounts[0].clone();
-    assert_eq!(account.username, "ada@contoso.example");
+    assert_eq!(account.username(), "ada@contoso.example");
 
     // The Bearer token (no token_type), never the PoP one; .NET's legacy
     // ext_expires_on stands in for extended_expires_on "0".

@@ -621,7 +621,7 @@ proptest! {
             prop_assert_eq!(found, expected.into_iter().map(|x| x.3).collect::<Vec<_>>());
             // Accounts: first environment with any listed account, one per home account id.
             let listed: Vec<(String, String)> =
-                cache.accounts(&q.envs).into_iter().map(|a| (a.home_account_id, a.realm)).collect();
+                cache.accounts(&q.envs).into_iter().map(|a| (a.home_account_id().to_owned(), a.realm().to_owned())).collect();
             let mut oracle: Vec<(String, String)> = Vec::new();
             for env in &q.envs {
                 for e in acc.values() {
@@ -774,9 +774,9 @@ proptest! {
         cache.remove_account(&victim, R_CLIENTS[by_client]);
         let after = entries(&cache);
         let family = before.iter().any(|(s, _, e)| s == "AppMetadata" && e["client_id"] == R_CLIENTS[by_client]
-            && e["environment"] == victim.environment.as_str() && e["family_id"] == "1");
+            && e["environment"] == victim.environment() && e["family_id"] == "1");
         for (section, key, e) in &before {
-            let mine = e["home_account_id"] == victim.home_account_id.as_str() && e["environment"] == victim.environment.as_str();
+            let mine = e["home_account_id"] == victim.home_account_id() && e["environment"] == victim.environment();
             let kept = after.iter().any(|(s, k, v)| s == section && k == key && v == e);
             let should_go = mine && match section.as_str() {
                 "RefreshToken" => e["client_id"] == R_CLIENTS[by_client] || (family && e["family_id"] == "1"),

@@ -115,7 +115,7 @@ async fn code_redemption_then_silent_account_and_remove_in_the_users_partition()
         .await
         .unwrap();
     let hai = format!("{UID}.{}", s.tenant);
-    assert_eq!(r.account().unwrap().home_account_id, hai);
+    assert_eq!(r.account().unwrap().home_account_id(), hai);
     assert!(r.id_token_claims().is_some());
 
     // Web apps find the user by id in its own partition; the unpartitioned list is empty.
@@ -125,7 +125,7 @@ async fn code_redemption_then_silent_account_and_remove_in_the_users_partition()
         .await
         .unwrap()
         .expect("account in its partition");
-    assert_eq!(account.username, format!("{UID}@contoso.example"));
+    assert_eq!(account.username(), format!("{UID}@contoso.example"));
     assert!(s.app.account("someone.else").await.unwrap().is_none());
     assert!(s.app.accounts().await.unwrap().is_empty());
 

@@ -197,7 +197,7 @@ async fn on_behalf_of_cached_per_assertion_then_refreshed_with_its_refresh_token
             .split(' ')
             .any(|s| s == "User.Read")
     );
-    assert_eq!(r.account().unwrap().username, USER);
+    assert_eq!(r.account().unwrap().username(), USER);
     let hit = api
         .acquire_token_on_behalf_of(&["User.Read"], Assertion::new(ada.clone()))
         .await
@@ -298,13 +298,13 @@ async fn web_app_sign_in_with_the_authorization_code_then_silent() {
         .await
         .unwrap();
     let account = r.account().unwrap().clone();
-    assert_eq!(account.username, USER);
+    assert_eq!(account.username(), USER);
     assert_eq!(
         claims(r.access_token().expose_secret())["aud"],
         GRAPH_APP_ID
     );
     let found = web
-        .account(&account.home_account_id)
+        .account(account.home_account_id())
         .await
         .unwrap()
         .unwrap();

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use confidential_support::*;
-use msal::app::{app_partition_key, user_assertion_hash};
 use msal::clock::ManualClock;
 use msal::credentials::ClientCredential;
 use msal::http::BoxFuture;
@@ -18,6 +17,7 @@ use msal::storage::{
     CacheAccess, CacheAccessArgs, CacheStore, MemoryStore, StorageError, StorageErrorKind,
     StoreAccess,
 };
+use msal::storage::{app_partition_key, user_assertion_hash};
 use msal::{ConfidentialClientApplication, Error, TokenSource};
 use msal_test_support::{Expect, FakeHttp, Reply};
 use serde_json::Value;

@@ -285,7 +285,10 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     r.access_token().expose_secret()
                 );
                 let hai = format!("{}.{}", uid(user), home_of(user));
-                prop_assert_eq!(r.account().map(|x| x.home_account_id.clone()), Some(hai));
+                prop_assert_eq!(
+                    r.account().map(|x| x.home_account_id().to_owned()),
+                    Some(hai)
+                );
             }
             Op::SignIn { app, user, scope } => {
                 let r = apps[app]
@@ -313,8 +316,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         let want = format!("user|{}|{}|", uid(user), user_scope(scope));
                         prop_assert!(t.starts_with(&want), "{op:?}: {t}");
                         prop_assert_eq!(
-                            &r.account().unwrap().home_account_id,
-                            &account.home_account_id
+                            &r.account().unwrap().home_account_id(),
+                            &account.home_account_id()
                         );
                     }
                     Err(e) => prop_assert!(matches!(e, Error::UiRequired { .. }), "{op:?}: {e:?}"),

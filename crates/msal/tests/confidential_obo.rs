@@ -8,8 +8,8 @@ mod confidential_support;
 use std::time::Duration;
 
 use confidential_support::*;
-use msal::app::user_assertion_hash;
 use msal::secret::Assertion;
+use msal::storage::user_assertion_hash;
 use msal::{Error, TokenSource};
 use msal_test_support::{Expect, Reply};
 
@@ -56,7 +56,7 @@ async fn obo_form_cache_per_assertion_and_refresh_with_the_assertions_refresh_to
         .unwrap();
     assert_eq!(r.access_token().expose_secret(), "at-A1");
     let hai = format!("{UID}.{}", s.tenant);
-    assert_eq!(r.account().unwrap().home_account_id, hai);
+    assert_eq!(r.account().unwrap().home_account_id(), hai);
 
     // Same assertion: from the cache, with the downstream user's account.
     let hit = s
@@ -68,7 +68,7 @@ async fn obo_form_cache_per_assertion_and_refresh_with_the_assertions_refresh_to
         (hit.access_token().expose_secret(), hit.source()),
         ("at-A1", TokenSource::Cache)
     );
-    assert_eq!(hit.account().unwrap().home_account_id, hai);
+    assert_eq!(hit.account().unwrap().home_account_id(), hai);
     assert!(hit.id_token().is_some());
 
     // Another assertion of the same user never gets A's token.
@@ -104,7 +104,7 @@ async fn obo_form_cache_per_assertion_and_refresh_with_the_assertions_refresh_to
         (r.access_token().expose_secret(), r.source()),
         ("at-A2", TokenSource::IdentityProvider)
     );
-    assert_eq!(r.account().unwrap().home_account_id, hai);
+    assert_eq!(r.account().unwrap().home_account_id(), hai);
     let doc = s.hooks.stored(&user_assertion_hash(&a)).await.unwrap();
     let rts: Vec<&serde_json::Value> = doc["RefreshToken"].as_object().unwrap().values().collect();
     assert_eq!(rts.len(), 1);

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confidential_support::*;
-use msal::app::app_partition_key;
 use msal::clock::ManualClock;
 use msal::credentials::ClientCredential;
 use msal::secret::ClientSecret;
+use msal::storage::app_partition_key;
 use msal::storage::{CacheStore, MemoryStore, StoreAccess};
 use msal::{ConfidentialClientApplication, TokenSource};
 use msal_cache_postgres::PostgresStore;

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use msal::Error;
+use msal::TokenSource;
 use msal::clock::{Clock, ManualClock};
 use msal::http::HttpClient;
 use msal::managed_identity::{
-    Environment, ManagedIdentity, ManagedIdentityApplication, Source, TokenSource, UserAssignedId,
+    Environment, ManagedIdentity, ManagedIdentityApplication, Source, UserAssignedId,
 };
 use msal::transport::{ProxyConfig, ReqwestHttpClient};
 use msal_test_support::{
@@ -80,9 +81,9 @@ async fn app_service_wire_shape_cache_and_second_call() {
     assert_eq!(app.source(), Source::AppService);
 
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
-    assert_eq!(t.source, TokenSource::IdentityProvider);
+    assert_eq!(t.source(), TokenSource::IdentityProvider);
     assert_eq!(
-        (t.expires_on, t.token_type.as_str(), t.resource.as_str()),
+        (t.expires_on_unix(), t.token_type(), t.scopes()[0].as_str()),
         (NOW as i64 + 3600, "Bearer", VAULT)
     );
     let seen = server.requests();
@@ -102,10 +103,10 @@ async fn app_service_wire_shape_cache_and_second_call() {
     // Second call, and the `.default` scope of the same resource: the cache.
     for r in [VAULT, "https://vault.azure.net/.default"] {
         let again = app.acquire_token_for_resource(r).await.expect("cached");
-        assert_eq!(again.source, TokenSource::Cache);
+        assert_eq!(again.source(), TokenSource::Cache);
         assert_eq!(
-            again.access_token.expose_secret(),
-            t.access_token.expose_secret()
+            again.access_token().expose_secret(),
+            t.access_token().expose_secret()
         );
     }
     assert_eq!(server.requests().len(), 1, "no request for a cached token");
@@ -116,7 +117,7 @@ async fn app_service_wire_shape_cache_and_second_call() {
         .force_refresh(true)
         .await
         .expect("forced");
-    assert_eq!(forced.source, TokenSource::IdentityProvider);
+    assert_eq!(forced.source(), TokenSource::IdentityProvider);
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -226,7 +227,7 @@ async fn imds_wire_shape() {
         .await
         .expect("token");
     assert_eq!(
-        t.expires_on,
+        t.expires_on_unix(),
         NOW as i64 + 3599,
         "expires_in wins over expires_on"
     );
@@ -280,7 +281,7 @@ async fn imds_410_then_200_succeeds_after_waiting_on_the_clock() {
         .expect("retried");
     assert_eq!(server.requests().len(), 2);
     assert_eq!(clock.unix_now(), NOW as i64 + 10, "a 410 waits 10 s");
-    assert_eq!(t.expires_on, NOW as i64 + 10 + 3599);
+    assert_eq!(t.expires_on_unix(), NOW as i64 + 10 + 3599);
 }
 
 #[tokio::test]
@@ -434,7 +435,7 @@ async fn an_expired_token_is_refused_and_not_cached() {
     assert!(e.to_string().contains("already expired"), "{e}");
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
     assert_eq!(
-        (t.source, t.expires_on),
+        (t.source(), t.expires_on_unix()),
         (TokenSource::IdentityProvider, NOW as i64 + 3600),
         "the expired token was not cached"
     );
@@ -463,9 +464,9 @@ async fn azure_ml_date_string_expiry_is_understood_and_cached() {
         .expect("builds");
     assert_eq!(app.source(), Source::AzureMl);
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
-    assert_eq!(t.expires_on, EXPIRES as i64);
+    assert_eq!(t.expires_on_unix(), EXPIRES as i64);
     let again = app.acquire_token_for_resource(VAULT).await.expect("cached");
-    assert_eq!(again.source, TokenSource::Cache);
+    assert_eq!(again.source(), TokenSource::Cache);
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -501,7 +502,7 @@ async fn tokens_near_expiry_are_fetched_again() {
         app.acquire_token_for_resource(VAULT)
             .await
             .expect("cached")
-            .source,
+            .source(),
         TokenSource::Cache
     );
     clock.advance(Duration::from_secs(2));
@@ -509,7 +510,7 @@ async fn tokens_near_expiry_are_fetched_again() {
         app.acquire_token_for_resource(VAULT)
             .await
             .expect("fresh")
-            .source,
+            .source(),
         TokenSource::IdentityProvider
     );
     assert_eq!(server.requests().len(), 2);
@@ -533,13 +534,13 @@ async fn long_lived_tokens_are_refreshed_at_half_life_and_kept_if_that_fails() {
     let clock = clock();
     let app = build(ManagedIdentity::SystemAssigned, imds_env(&server), &clock);
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
-    assert_eq!(t.refresh_on, Some(NOW as i64 + 43200));
+    assert_eq!(t.refresh_on_unix(), Some(NOW as i64 + 43200));
     clock.advance(Duration::from_secs(43199));
     assert_eq!(
         app.acquire_token_for_resource(VAULT)
             .await
             .expect("cached")
-            .source,
+            .source(),
         TokenSource::Cache
     );
     clock.advance(Duration::from_secs(2));
@@ -547,13 +548,13 @@ async fn long_lived_tokens_are_refreshed_at_half_life_and_kept_if_that_fails() {
         .acquire_token_for_resource(VAULT)
         .await
         .expect("refreshed");
-    assert_eq!(refreshed.source, TokenSource::IdentityProvider);
+    assert_eq!(refreshed.source(), TokenSource::IdentityProvider);
     assert_eq!(server.requests().len(), 2);
     // Past refresh_on again, with the endpoint failing: the still-valid token is served.
     clock.advance(Duration::from_secs(43201));
     fail.store(true, Ordering::SeqCst);
     let kept = app.acquire_token_for_resource(VAULT).await.expect("kept");
-    assert_eq!(kept.source, TokenSource::Cache);
+    assert_eq!(kept.source(), TokenSource::Cache);
     assert_eq!(server.requests().len(), 3);
     // But force_refresh surfaces the failure.
     assert!(
@@ -575,7 +576,7 @@ async fn claims_skip_the_cache() {
         .claims(r#"{"access_token":{"nbf":{"essential":true}}}"#)
         .await
         .expect("token");
-    assert_eq!(t.source, TokenSource::IdentityProvider);
+    assert_eq!(t.source(), TokenSource::IdentityProvider);
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -696,7 +697,7 @@ async fn https_proxy_in_the_environment_is_ignored() {
             .acquire_token_for_resource(VAULT)
             .await
             .expect("token, directly");
-        assert!(t.access_token.expose_secret().starts_with("at-"));
+        assert!(t.access_token().expose_secret().starts_with("at-"));
         // And the default client (no http_client) ignores them too.
         let app = ManagedIdentityApplication::builder(ManagedIdentity::SystemAssigned)
             .clock(clock())
@@ -744,7 +745,7 @@ async fn no_secret_or_token_in_trace_logs() {
     let shown = format!("{t:?} {app:?}");
     let text = logs.contents();
     assert!(text.contains("127.0.0.1"), "something was logged: {text}");
-    for secret in ["id-header-s3cr3t", t.access_token.expose_secret()] {
+    for secret in ["id-header-s3cr3t", t.access_token().expose_secret()] {
         assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
         assert!(!shown.contains(secret), "{secret} in Debug: {shown}");
     }

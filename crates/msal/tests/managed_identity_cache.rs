@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use msal::Error;
+use msal::TokenSource;
 use msal::clock::{ManualClock, SystemClock};
 use msal::http::BoxFuture;
 use msal::managed_identity::{
-    Environment, ManagedIdentity, ManagedIdentityApplication, TokenSource, UserAssignedId,
+    Environment, ManagedIdentity, ManagedIdentityApplication, UserAssignedId,
 };
 use msal::storage::{CacheAccess, CacheAccessArgs, MemoryStore, StorageError, StoreAccess};
 use msal_test_support::{Canned, SeenRequest, TestServer};
@@ -141,14 +142,14 @@ async fn identities_never_share_a_token_in_one_cache() {
         .acquire_token_for_resource(VAULT)
         .await
         .expect("system");
-    assert_eq!(t.access_token.expose_secret(), "at-for-system");
+    assert_eq!(t.access_token().expose_secret(), "at-for-system");
     // The system-assigned token is in the shared document; the others must not take it.
     let t = by_client
         .acquire_token_for_resource(VAULT)
         .await
         .expect("by client id");
     assert_eq!(
-        (t.access_token.expose_secret(), t.source),
+        (t.access_token().expose_secret(), t.source()),
         ("at-for-client_id=cid-1", TokenSource::IdentityProvider)
     );
     let t = by_object
@@ -156,7 +157,7 @@ async fn identities_never_share_a_token_in_one_cache() {
         .await
         .expect("by object id");
     assert_eq!(
-        (t.access_token.expose_secret(), t.source),
+        (t.access_token().expose_secret(), t.source()),
         ("at-for-object_id=oid-1", TokenSource::IdentityProvider)
     );
     assert_eq!(server.requests().len(), 3);
@@ -169,7 +170,7 @@ async fn identities_never_share_a_token_in_one_cache() {
     ] {
         let t = a.acquire_token_for_resource(VAULT).await.expect("cached");
         assert_eq!(
-            (t.access_token.expose_secret(), t.source),
+            (t.access_token().expose_secret(), t.source()),
             (want, TokenSource::Cache)
         );
     }
@@ -259,7 +260,7 @@ async fn a_store_keeps_tokens_for_the_next_process() {
         .acquire_token_for_resource(VAULT)
         .await
         .expect("cached");
-    assert_eq!(again.source, TokenSource::Cache);
+    assert_eq!(again.source(), TokenSource::Cache);
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -434,7 +435,7 @@ async fn msal_rs_reads_what_msal_python_wrote() {
             .expect("builds");
         let t = a.acquire_token_for_resource(VAULT).await.expect("token");
         assert_eq!(
-            (t.access_token.expose_secret(), t.source),
+            (t.access_token().expose_secret(), t.source()),
             (want, TokenSource::Cache),
             "{doc}"
         );

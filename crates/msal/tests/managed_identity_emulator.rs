@@ -11,11 +11,11 @@ use msal::Error;
 use msal::clock::ManualClock;
 use msal::http::{BoxFuture, TransportErrorKind};
 use msal::managed_identity::{
-    Environment, ManagedIdentity, ManagedIdentityApplication, ManagedIdentityToken, Source,
-    TokenSource, UserAssignedId,
+    Environment, ManagedIdentity, ManagedIdentityApplication, Source, UserAssignedId,
 };
 use msal::storage::{CacheAccess, CacheAccessArgs, StorageError};
 use msal::transport::{ProxyConfig, ReqwestHttpClient};
+use msal::{AuthenticationResult, TokenSource};
 use msal_emulator::managed_identity::{Host, SYSTEM_ASSIGNED, USER_ASSIGNED};
 use msal_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Endpoint, Fault};
 use msal_test_support::{ProxyBehaviour, TestProxy};
@@ -45,9 +45,9 @@ async fn app(emu: &EmulatorHandle, host: Host, id: ManagedIdentity) -> ManagedId
 }
 
 /// The token's claims (the emulator signs real JWTs).
-fn claims(t: &ManagedIdentityToken) -> Value {
+fn claims(t: &AuthenticationResult) -> Value {
     let payload = t
-        .access_token
+        .access_token()
         .expose_secret()
         .split('.')
         .nth(1)
@@ -66,7 +66,7 @@ fn ua_client(i: usize) -> ManagedIdentity {
 async fn token_then_cache(emu: &EmulatorHandle, app: &ManagedIdentityApplication, oid: &str) {
     let before = emu.admin().managed_identity_requests();
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
-    assert_eq!(t.source, TokenSource::IdentityProvider);
+    assert_eq!(t.source(), TokenSource::IdentityProvider);
     let c = claims(&t);
     assert_eq!(
         (c["aud"].as_str(), c["oid"].as_str()),
@@ -74,16 +74,16 @@ async fn token_then_cache(emu: &EmulatorHandle, app: &ManagedIdentityApplication
         "{c}"
     );
     assert!(
-        (t.expires_on - now() as i64 - 86_399).abs() <= 5,
+        (t.expires_on_unix() - now() as i64 - 86_399).abs() <= 5,
         "a day: {}",
-        t.expires_on
+        t.expires_on_unix()
     );
     let fetched = emu.admin().managed_identity_requests() - before;
     let again = app
         .acquire_token_for_resource(format!("{VAULT}/.default"))
         .await
         .expect("cached");
-    assert_eq!(again.source, TokenSource::Cache);
+    assert_eq!(again.source(), TokenSource::Cache);
     assert_eq!(
         emu.admin().managed_identity_requests() - before,
         fetched,
@@ -249,7 +249,7 @@ async fn a_user_assigned_identity_never_gets_the_system_assigned_token() {
         .await
         .expect("user-assigned");
     assert_eq!(
-        (t.source, claims(&t)["oid"].as_str()),
+        (t.source(), claims(&t)["oid"].as_str()),
         (
             TokenSource::IdentityProvider,
             Some(USER_ASSIGNED[0].object_id)
@@ -258,12 +258,12 @@ async fn a_user_assigned_identity_never_gets_the_system_assigned_token() {
     // And the other way round: each finds only its own.
     let t = sa.acquire_token_for_resource(VAULT).await.expect("cached");
     assert_eq!(
-        (t.source, claims(&t)["oid"].as_str()),
+        (t.source(), claims(&t)["oid"].as_str()),
         (TokenSource::Cache, Some(SYSTEM_ASSIGNED.object_id))
     );
     let t = ua.acquire_token_for_resource(VAULT).await.expect("cached");
     assert_eq!(
-        (t.source, claims(&t)["oid"].as_str()),
+        (t.source(), claims(&t)["oid"].as_str()),
         (TokenSource::Cache, Some(USER_ASSIGNED[0].object_id))
     );
     assert_eq!(emu.admin().managed_identity_requests(), 2);

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use msal::Error;
+use msal::TokenSource;
 use msal::clock::ManualClock;
 use msal::http::TransportErrorKind;
 use msal::managed_identity::{
-    Environment, ManagedIdentity, ManagedIdentityApplication, Source, TokenSource, UserAssignedId,
+    Environment, ManagedIdentity, ManagedIdentityApplication, Source, UserAssignedId,
 };
 use msal_test_support::{Canned, SeenRequest, TestServer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -104,7 +105,7 @@ async fn service_fabric_trusts_the_pinned_certificate_only() {
     assert_eq!(app.source(), Source::ServiceFabric);
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
     assert_eq!(
-        (t.access_token.expose_secret(), t.expires_on),
+        (t.access_token().expose_secret(), t.expires_on_unix()),
         ("sf-at", NOW as i64 + 3600)
     );
     let seen = server.requests();
@@ -246,7 +247,7 @@ async fn arc_answers_the_key_file_challenge() {
     assert_eq!(app.source(), Source::AzureArc);
     let t = app.acquire_token_for_resource(VAULT).await.expect("token");
     assert_eq!(
-        (t.access_token.expose_secret(), t.expires_on),
+        (t.access_token().expose_secret(), t.expires_on_unix()),
         ("arc-at", NOW as i64 + 3599)
     );
     let seen = server.requests();
@@ -267,7 +268,7 @@ async fn arc_answers_the_key_file_challenge() {
         app.acquire_token_for_resource(VAULT)
             .await
             .expect("cached")
-            .source,
+            .source(),
         TokenSource::Cache
     );
     assert_eq!(server.requests().len(), 2);
@@ -375,7 +376,7 @@ async fn cloud_shell_posts_a_form() {
         .acquire_token_for_resource("https://vault.azure.net/.default")
         .await
         .expect("token");
-    assert_eq!(t.access_token.expose_secret(), "cs-at");
+    assert_eq!(t.access_token().expose_secret(), "cs-at");
     let seen = server.requests();
     assert_eq!(seen[0].target, "/oauth2/token");
     assert_eq!(seen[0].body, VAULT_Q.as_bytes());

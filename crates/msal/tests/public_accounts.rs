@@ -81,7 +81,7 @@ async fn seed_scenario_remove_every_account_then_silent_is_ui_required() {
         hooks
             .calls()
             .iter()
-            .any(|c| c.1.as_deref() == Some(ada.home_account_id.as_str()) && c.2)
+            .any(|c| c.1.as_deref() == Some(ada.home_account_id()) && c.2)
     );
     s.http.assert_consumed();
 }
@@ -147,11 +147,7 @@ async fn adfs_accounts_use_sub_and_the_adfs_realm() {
         .unwrap();
     let a = r.account().unwrap();
     assert_eq!(
-        (
-            a.home_account_id.as_str(),
-            a.realm.as_str(),
-            a.authority_type.as_str()
-        ),
+        (a.home_account_id(), a.realm(), a.authority_type()),
         ("adfs-sub", "adfs", "ADFS")
     );
     let again = app

@@ -57,12 +57,12 @@ async fn username_password_then_silent_from_cache_then_refresh() {
     let app = app_on(&emu, defaults::CLI_APP_ID, None);
     let r = ropc(&app, defaults::USER, defaults::USER_PASSWORD).await;
     let account = r.account().unwrap().clone();
-    assert_eq!(account.username, defaults::USER);
+    assert_eq!(account.username(), defaults::USER);
     assert_eq!(
-        account.home_account_id,
+        account.home_account_id(),
         format!("{}.{}", defaults::USER_OBJECT_ID, defaults::TENANT_ID)
     );
-    assert_eq!(account.environment, "127.0.0.1");
+    assert_eq!(account.environment(), "127.0.0.1");
     assert_eq!(r.tenant_id(), Some(defaults::TENANT_ID));
     let cached = app.acquire_token_silent(SCOPES, &account).await.unwrap();
     assert_eq!(cached.source(), TokenSource::Cache);
@@ -104,9 +104,9 @@ async fn device_code_approved_by_the_user() {
         })
         .await
         .unwrap();
-    assert_eq!(r.account().unwrap().username, defaults::SECOND_USER);
+    assert_eq!(r.account().unwrap().username(), defaults::SECOND_USER);
     assert_eq!(
-        r.account().unwrap().account_source.as_deref(),
+        r.account().unwrap().account_source(),
         Some("urn:ietf:params:oauth:grant-type:device_code")
     );
     assert_eq!(seen.lock().unwrap().len(), 9);
@@ -161,7 +161,7 @@ async fn refresh_token_migration_then_silent() {
         .unwrap();
     let accounts = app.accounts().await.unwrap();
     assert_eq!(accounts.len(), 1);
-    assert_eq!(accounts[0].username, defaults::USER);
+    assert_eq!(accounts[0].username(), defaults::USER);
     let s = app
         .acquire_token_silent(SCOPES, &accounts[0])
         .await
@@ -196,7 +196,7 @@ async fn seed_scenario_with_counters() {
     assert_eq!(first.len(), 2, "{first:?}");
     let ada = first
         .iter()
-        .find(|a| a.username == defaults::USER)
+        .find(|a| a.username() == defaults::USER)
         .unwrap()
         .clone();
     let mut removed = Vec::new();
@@ -206,7 +206,7 @@ async fn seed_scenario_with_counters() {
             break;
         };
         app.remove_account(&a).await.unwrap();
-        removed.push(a.username);
+        removed.push(a.username().to_owned());
         assert!(removed.len() <= 2);
     }
     removed.sort();
@@ -499,7 +499,7 @@ async fn aliases_a_token_stored_via_localhost_is_found_via_127_0_0_1() {
         .build()
         .unwrap();
     let r = ropc(&via_alias, defaults::USER, defaults::USER_PASSWORD).await;
-    assert_eq!(r.account().unwrap().environment, "localhost");
+    assert_eq!(r.account().unwrap().environment(), "localhost");
     let app = app_on(&emu, defaults::CLI_APP_ID, Some(hooks.clone()));
     let accounts = app.accounts().await.unwrap();
     assert_eq!(
@@ -584,7 +584,7 @@ async fn a_generic_oidc_issuer_signs_in_silently_refreshes_and_signs_out() {
         .unwrap();
     let r = ropc(&app, defaults::USER, defaults::USER_PASSWORD).await;
     let account = r.account().unwrap().clone();
-    assert_eq!(account.username, defaults::USER);
+    assert_eq!(account.username(), defaults::USER);
     let before = emu.admin().request_count(Endpoint::Token);
     let cached = app.acquire_token_silent(SCOPES, &account).await.unwrap();
     assert_eq!(cached.source(), TokenSource::Cache);

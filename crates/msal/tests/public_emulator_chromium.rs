@@ -8,7 +8,7 @@ mod public_support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use msal::flows::InteractiveRequest;
+use msal::InteractiveRequest;
 use msal::protocol::authorize::Prompt;
 use msal::{Error, PublicClientApplication, TokenSource};
 use msal_emulator::{Emulator, EmulatorConfig, InteractionRequired, defaults};
@@ -136,11 +136,8 @@ async fn chromium_signs_in_through_the_loopback_redirect() {
     let page = h.last_page().await;
     assert!(page.contains("You can close this window"), "{page}");
     let account = token.account().unwrap().clone();
-    assert_eq!(account.username, defaults::USER);
-    assert_eq!(
-        account.account_source.as_deref(),
-        Some("authorization_code")
-    );
+    assert_eq!(account.username(), defaults::USER);
+    assert_eq!(account.account_source(), Some("authorization_code"));
     assert_eq!(
         token.id_token_claims().unwrap().get_str("oid"),
         Some(defaults::USER_OBJECT_ID)
@@ -166,14 +163,14 @@ async fn chromium_signs_in_through_the_loopback_redirect() {
     assert!(h.app.accounts().await.unwrap().is_empty());
     h.user(User::Nothing);
     let sso = h.interactive().await.unwrap();
-    assert_eq!(sso.account().unwrap().username, defaults::USER);
+    assert_eq!(sso.account().unwrap().username(), defaults::USER);
     h.last_page().await;
     h.user(User::SignsIn(
         defaults::SECOND_USER,
         defaults::SECOND_USER_PASSWORD,
     ));
     let bob = h.interactive().prompt(Prompt::Login).await.unwrap();
-    assert_eq!(bob.account().unwrap().username, defaults::SECOND_USER);
+    assert_eq!(bob.account().unwrap().username(), defaults::SECOND_USER);
     h.last_page().await;
     assert_eq!(h.app.accounts().await.unwrap().len(), 2);
     h.quit().await;

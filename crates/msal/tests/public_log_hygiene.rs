@@ -143,7 +143,7 @@ async fn pii_logging_is_opt_in() {
         .await
         .unwrap();
     let log = logs.contents();
-    assert!(log.contains(&account.home_account_id), "{log}");
+    assert!(log.contains(account.home_account_id()), "{log}");
     for secret in SECRETS {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }

@@ -349,7 +349,7 @@ fn public_client_flows_leak_no_secret_or_personal_data() {
         app.remove_account(&account).await.unwrap();
         account
     });
-    let pii = ada_pii(&account.home_account_id);
+    let pii = ada_pii(account.home_account_id());
     w.check(10, &pii.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
@@ -377,7 +377,7 @@ fn personal_data_is_logged_only_with_the_opt_in() {
     });
     let log = w.logs.contents();
     assert!(
-        log.contains(&account.home_account_id),
+        log.contains(account.home_account_id()),
         "with the opt-in, the account is named in the log"
     );
     // Secrets stay out even then.

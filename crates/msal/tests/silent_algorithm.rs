@@ -17,8 +17,8 @@ async fn a_valid_cached_token_needs_no_request() {
     let (first, account) =
         sign_in(&s, true, &token_json("AT-1", "RT-1", &s.tenant, 3600, None)).await;
     assert_eq!(first.source(), TokenSource::IdentityProvider);
-    assert_eq!(account.username, "ada@contoso.example");
-    assert_eq!(account.home_account_id, format!("{UID}.{}", s.tenant));
+    assert_eq!(account.username(), "ada@contoso.example");
+    assert_eq!(account.home_account_id(), format!("{UID}.{}", s.tenant));
     s.clock.advance(Duration::from_secs(3600 - 300));
     let r = s
         .app
@@ -28,8 +28,8 @@ async fn a_valid_cached_token_needs_no_request() {
     assert_eq!(r.access_token().expose_secret(), "AT-1");
     assert_eq!(r.source(), TokenSource::Cache);
     assert_eq!(
-        r.account().unwrap().home_account_id,
-        account.home_account_id
+        r.account().unwrap().home_account_id(),
+        account.home_account_id()
     );
     assert_eq!(r.tenant_id(), Some(s.tenant.as_str()));
     assert!(r.id_token_claims().is_some());
@@ -308,16 +308,10 @@ async fn other_failures_are_typed_and_never_panics() {
 #[tokio::test]
 async fn an_empty_cache_is_ui_required_without_a_request() {
     let s = setup();
-    let account = msal::Account {
-        home_account_id: format!("{UID}.{}", s.tenant),
-        environment: "login.microsoftonline.com".into(),
-        realm: s.tenant.clone(),
-        local_account_id: UID.into(),
-        username: "ada@contoso.example".into(),
-        authority_type: "MSSTS".into(),
-        account_source: None,
-        name: None,
-    };
+    let account = msal::Account::new(format!("{UID}.{}", s.tenant), "login.microsoftonline.com")
+        .with_realm(s.tenant)
+        .with_local_account_id(UID)
+        .with_username("ada@contoso.example");
     let e = s
         .app
         .acquire_token_silent(&["User.Read"], &account)

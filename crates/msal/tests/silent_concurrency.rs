@@ -158,16 +158,10 @@ async fn different_scopes_do_not_share_a_flight() {
 fn public_futures_are_send() {
     fn is_send<T: Send>(_: &T) {}
     let s = setup();
-    let account = msal::Account {
-        home_account_id: "u.t".into(),
-        environment: "login.microsoftonline.com".into(),
-        realm: "t".into(),
-        local_account_id: "u".into(),
-        username: String::new(),
-        authority_type: "MSSTS".into(),
-        account_source: None,
-        name: None,
-    };
+    let account = msal::Account::new("u.t", "login.microsoftonline.com")
+        .with_realm("t")
+        .with_local_account_id("u")
+        .with_username(String::new());
     is_send(&s.app.acquire_token_silent(&["a"], &account).into_future());
     is_send(&s.app.acquire_token_interactive(&["a"]).into_future());
     is_send(

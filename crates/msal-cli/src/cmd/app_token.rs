@@ -1,14 +1,12 @@
 //! `msal app-token`: a token for an application rather than a user.
 
-use msal::managed_identity::{
-    ManagedIdentity, ManagedIdentityApplication, ManagedIdentityToken, TokenSource, UserAssignedId,
-};
+use msal::managed_identity::{ManagedIdentity, ManagedIdentityApplication, UserAssignedId};
 use std::sync::Arc;
 
-use msal::ConfidentialClientApplication;
 use msal::credentials::{Certificate, ClientCredential};
 use msal::managed_identity::{Environment, WorkloadIdentity};
 use msal::secret::ClientSecret;
+use msal::{AuthenticationResult, ConfidentialClientApplication, TokenSource};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -151,17 +149,17 @@ fn identity(ctx: &Ctx, args: &AppTokenArgs) -> CliResult<ManagedIdentity> {
     }
 }
 
-fn print_mi(t: &ManagedIdentityToken, out: Out) {
+fn print_mi(t: &AuthenticationResult, out: Out) {
     if out.json {
         out.json(&json!({
-            "access_token": t.access_token.expose_secret(),
-            "token_type": t.token_type,
-            "expires_on": t.expires_on,
-            "expires_at": rfc3339(t.expires_on),
-            "resource": t.resource,
-            "from_cache": t.source == TokenSource::Cache,
+            "access_token": t.access_token().expose_secret(),
+            "token_type": t.token_type(),
+            "expires_on": t.expires_on_unix(),
+            "expires_at": rfc3339(t.expires_on_unix()),
+            "resource": t.scopes().first(),
+            "from_cache": t.source() == TokenSource::Cache,
         }));
     } else {
-        say!("{}", t.access_token.expose_secret());
+        say!("{}", t.access_token().expose_secret());
     }
 }

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use msal::DeviceCodeInfo;
 use msal::browser::{BrowserError, BrowserOpener, SystemBrowser};
-use msal::protocol::device_code::DeviceCodeInfo;
 use msal::{AuthenticationResult, PublicClientApplication};
 use serde_json::json;
 use url::Url;
@@ -15,7 +15,7 @@ use crate::cmd::token::token_json;
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
 use crate::output::say;
-use crate::output::{Out, account_line, now_unix, relative, rfc3339};
+use crate::output::{Out, account_line_named, now_unix, relative, rfc3339};
 
 /// Signs in and prints who; the token itself is not printed (`msal token`).
 pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> CliResult {
@@ -74,14 +74,10 @@ pub(crate) fn signed_in_text(r: &AuthenticationResult) -> String {
     let who = match r.account() {
         Some(a) => {
             // The Account entry has no display name; the ID token does.
-            let mut a = a.clone();
-            if a.name.is_none() {
-                a.name = r
-                    .id_token_claims()
-                    .and_then(|c| c.get_str("name"))
-                    .map(str::to_owned);
-            }
-            account_line(&a)
+            let name = a
+                .name()
+                .or_else(|| r.id_token_claims().and_then(|c| c.get_str("name")));
+            account_line_named(a, name)
         }
         None => "an account without an Account entry".into(),
     };

@@ -45,7 +45,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &LogoutArgs) -> CliResult {
     for a in &targets {
         say!(
             "Signed out {}: its tokens are removed from the token cache.",
-            a.username
+            a.username()
         );
     }
     match url {

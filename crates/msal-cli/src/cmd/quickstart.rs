@@ -11,8 +11,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use msal::protocol::device_code::DeviceCodeInfo;
-use msal::transport::{ProxyConfig, ReqwestHttpClient};
+use msal::DeviceCodeInfo;
+use msal::http::{ProxyConfig, ReqwestHttpClient};
 use msal::{AuthenticationResult, PublicClientApplication};
 use msal_cache_file::{CacheKey, Encryption, FileCache};
 use msal_emulator::{Admin, Emulator, EmulatorConfig, defaults};
@@ -214,8 +214,8 @@ pub(crate) async fn run(ctx: &Ctx, json_flag: bool) -> CliResult {
     let mut removed = Vec::new();
     for a in &accounts {
         app.remove_account(a).await?;
-        r.line(&format!("  removed {}", a.username));
-        removed.push(a.username.clone());
+        r.line(&format!("  removed {}", a.username()));
+        removed.push(a.username().to_owned());
     }
     let sign_out = sign_out_url(app.authority());
     if let Some(url) = &sign_out {

@@ -8,7 +8,7 @@ use crate::error::{CliError, CliResult};
 /// case-insensitively).
 pub(crate) fn matches(a: &Account, wanted: &str) -> bool {
     let wanted = wanted.trim();
-    a.username.eq_ignore_ascii_case(wanted) || a.home_account_id.eq_ignore_ascii_case(wanted)
+    a.username().eq_ignore_ascii_case(wanted) || a.home_account_id().eq_ignore_ascii_case(wanted)
 }
 
 /// One entry per home account (an account signed in to several tenants is
@@ -16,13 +16,14 @@ pub(crate) fn matches(a: &Account, wanted: &str) -> bool {
 pub(crate) fn distinct(accounts: &[Account]) -> Vec<&Account> {
     let mut out: Vec<&Account> = Vec::new();
     for a in accounts {
-        let home = a.home_account_id.rsplit('.').next().unwrap_or("");
+        let home = a.home_account_id().rsplit('.').next().unwrap_or("");
         match out.iter().position(|b| {
-            b.home_account_id.eq_ignore_ascii_case(&a.home_account_id)
-                && b.environment.eq_ignore_ascii_case(&a.environment)
+            b.home_account_id()
+                .eq_ignore_ascii_case(a.home_account_id())
+                && b.environment().eq_ignore_ascii_case(a.environment())
         }) {
             None => out.push(a),
-            Some(i) if a.realm.eq_ignore_ascii_case(home) => out[i] = a,
+            Some(i) if a.realm().eq_ignore_ascii_case(home) => out[i] = a,
             Some(_) => {}
         }
     }
@@ -50,7 +51,7 @@ pub(crate) fn select<'a>(
     };
     let names = || {
         all.iter()
-            .map(|a| a.username.as_str())
+            .map(|a| a.username())
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -84,33 +85,27 @@ mod tests {
     use crate::error::{EXIT_ERROR, EXIT_SIGN_IN_REQUIRED};
 
     fn account(user: &str, hai: &str, realm: &str) -> Account {
-        Account {
-            home_account_id: hai.into(),
-            environment: "login.microsoftonline.com".into(),
-            realm: realm.into(),
-            local_account_id: "x".into(),
-            username: user.into(),
-            authority_type: "MSSTS".into(),
-            account_source: None,
-            name: None,
-        }
+        Account::new(hai, "login.microsoftonline.com")
+            .with_realm(realm)
+            .with_local_account_id("x")
+            .with_username(user)
     }
 
     #[test]
     fn picks_by_name_or_id_or_the_only_one() {
         let list = vec![account("ada@contoso.com", "u1.t1", "t1")];
         assert_eq!(
-            select(&list, None, true).unwrap().username,
+            select(&list, None, true).unwrap().username(),
             "ada@contoso.com"
         );
         assert_eq!(
             select(&list, Some("ADA@contoso.com"), true)
                 .unwrap()
-                .home_account_id,
+                .home_account_id(),
             "u1.t1"
         );
         assert_eq!(
-            select(&list, Some("U1.T1"), true).unwrap().username,
+            select(&list, Some("U1.T1"), true).unwrap().username(),
             "ada@contoso.com"
         );
         let e = select(&list, Some("bob@contoso.com"), true).unwrap_err();
@@ -145,7 +140,7 @@ mod tests {
         ];
         let d = distinct(&list);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].realm, "t1");
-        assert_eq!(select(&list, None, true).unwrap().realm, "t1");
+        assert_eq!(d[0].realm(), "t1");
+        assert_eq!(select(&list, None, true).unwrap().realm(), "t1");
     }
 }

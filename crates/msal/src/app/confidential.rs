@@ -18,8 +18,8 @@ use crate::credentials::{ClientAuth, ClientCredential};
 use crate::engine::{CacheIo, Engine, EngineConfig, Partition};
 use crate::error::Result;
 use crate::flows::{
-    AuthorizationCodeRequest, AuthorizationUrlRequest, ClientCredentialsRequest,
-    OnBehalfOfRequest, SilentRequest,
+    AuthorizationCodeRequest, AuthorizationUrlRequest, ClientCredentialsRequest, OnBehalfOfRequest,
+    SilentRequest,
 };
 use crate::managed_identity::WorkloadIdentity;
 use crate::secret::{Assertion, AuthorizationCode};

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use super::settings::{CommonSettings, common_setters};
 use super::to_strings;
-use crate::engine::{Engine, EngineConfig, Partition};
 use crate::authority::Authority;
 use crate::browser::{BrowserOpener, SystemBrowser};
 use crate::cache::{Account, TokenCache};
+use crate::engine::{Engine, EngineConfig, Partition};
 use crate::error::Result;
 use crate::flows::{
     DeviceCodeRequest, InteractiveRequest, RefreshTokenRequest, SilentRequest,

@@ -8,7 +8,9 @@ use crate::error::Error;
 use super::document::{Top, fields_of};
 use super::index::Fields;
 use super::json::py::Json;
-use super::model::{Account, AccountData, AuthorityType, EntryHandle, TokenResponseRecord, secret_digest};
+use super::model::{
+    Account, AccountData, AuthorityType, EntryHandle, TokenResponseRecord, secret_digest,
+};
 use super::store::{Body, Section, Text};
 use super::{TokenCache, client_info, keys, scopes};
 use crate::protocol::id_token::IdTokenClaims;

@@ -58,6 +58,7 @@ mod tests {
 
     #[test]
     fn partial_and_bad_values() {
+        use base64::Engine as _;
         let only_uid = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"uid":"u"}"#);
         let ci = decode(&only_uid).unwrap();
         assert_eq!(ci.uid.as_deref(), Some("u"));

@@ -135,9 +135,7 @@ impl TokenCache {
                 let Some(exp) = slot.f.expires_on else {
                     continue;
                 };
-                if exp > now
-                    && best.is_none_or(|(_, b)| exp > b)
-                    && at_matches(slot, src, q, true)
+                if exp > now && best.is_none_or(|(_, b)| exp > b) && at_matches(slot, src, q, true)
                 {
                     best = Some((slot, exp));
                 }
@@ -328,7 +326,11 @@ impl TokenCache {
 
     /// The AppMetadata of `client_id` (the first environment that has one).
     #[cfg_attr(feature = "test-internals", visibility::make(pub))]
-    pub(crate) fn app_metadata(&self, environments: &[&str], client_id: &str) -> Option<AppMetadata> {
+    pub(crate) fn app_metadata(
+        &self,
+        environments: &[&str],
+        client_id: &str,
+    ) -> Option<AppMetadata> {
         let src = &*self.src;
         for env in environments {
             for &id in self.app.ix[0].get(app_key(&self.seed, env, client_id)) {

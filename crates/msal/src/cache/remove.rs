@@ -137,10 +137,7 @@ impl TokenCache {
     /// AppMetadata is never removed.
     #[cfg_attr(feature = "test-internals", visibility::make(pub))]
     pub(crate) fn remove_account(&mut self, account: &Account, client_id: &str) {
-        let (hai, env) = (
-            account.home_account_id(),
-            account.environment(),
-        );
+        let (hai, env) = (account.home_account_id(), account.environment());
         if hai.is_empty() {
             return;
         }

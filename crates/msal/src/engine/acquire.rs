@@ -96,7 +96,9 @@ pub(crate) async fn acquire<F: TokenFlow>(flow: Arc<F>) -> Result<Authentication
     let key = flow.flight_key();
     let pilot = flow.clone();
     flow.flights()
-        .run(key, move || Box::pin(async move { fly(&*pilot, fallback).await }))
+        .run(key, move || {
+            Box::pin(async move { fly(&*pilot, fallback).await })
+        })
         .await
 }
 

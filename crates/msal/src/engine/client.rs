@@ -231,24 +231,32 @@ impl Engine {
         let written = self
             .cache
             .access(partition, |c| {
-                let written = c.add(&record)?;
-                // Hits only read, so expired tokens of this owner go here (as
-                // MSAL Python drops them while it searches).
-                let owner = written
-                    .as_ref()
-                    .or(s.known_account)
-                    .map(Account::home_account_id);
-                c.remove_expired_access_tokens(
-                    &AccessTokenQuery {
-                        client_id: &self.client_id,
-                        home_account_id: owner,
-                        environments: &[s.environment],
-                        user_assertion_hash: s.user_assertion_hash,
-                        ..AccessTokenQuery::default()
-                    },
-                    now,
-                );
-                Ok(written)
+                // Hits only read, so the owner's expired tokens go before a
+                // write (MSAL Python drops them while it searches).
+                if let Some(owner) = s.known_account.map(Account::home_account_id) {
+                    c.remove_expired_access_tokens(
+                        &AccessTokenQuery {
+                            client_id: &self.client_id,
+                            home_account_id: Some(owner),
+                            environments: &[s.environment],
+                            user_assertion_hash: s.user_assertion_hash,
+                            ..AccessTokenQuery::default()
+                        },
+                        now,
+                    );
+                }
+                if s.account_source.is_none() && s.known_account.is_none() {
+                    // An app token: its owner is the app.
+                    c.remove_expired_access_tokens(
+                        &AccessTokenQuery {
+                            client_id: &self.client_id,
+                            environments: &[s.environment],
+                            ..AccessTokenQuery::default()
+                        },
+                        now,
+                    );
+                }
+                c.add(&record)
             })
             .await?;
         let account = written.or_else(|| s.known_account.cloned());
@@ -261,12 +269,7 @@ impl Engine {
             (None, None) => now.saturating_add(DEFAULT_LIFETIME_SECS),
         };
         tracing::debug!(
-            account = self.pii(
-                account
-                    .as_ref()
-                    .map(Account::home_account_id)
-                    .unwrap_or("")
-            ),
+            account = self.pii(account.as_ref().map(Account::home_account_id).unwrap_or("")),
             expires_in = expires_on.saturating_sub(now),
             "token acquired from the identity provider"
         );

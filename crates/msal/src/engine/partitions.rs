@@ -37,28 +37,18 @@ struct Part {
     expires_at: i64,
     /// Its serialized size, for moka's weigher.
     weight: u32,
+    /// `expires_at` as a duration from the write (by msal's clock), for
+    /// moka's eviction; `None`: never.
+    ttl: Option<Duration>,
 }
 
+/// Feeds each partition's own lifetime to moka; a replacement starts the
+/// new partition's lifetime.
 struct PerPartExpiry;
-
-impl PerPartExpiry {
-    fn left(part: &Part) -> Option<Duration> {
-        let at = part.expires_at;
-        if at == NEVER {
-            return None;
-        }
-        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0));
-        Some(
-            at.duration_since(std::time::SystemTime::now())
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_LIFETIME),
-        )
-    }
-}
 
 impl Expiry<String, Arc<Part>> for PerPartExpiry {
     fn expire_after_create(&self, _: &String, part: &Arc<Part>, _: Instant) -> Option<Duration> {
-        Self::left(part)
+        part.ttl
     }
 
     fn expire_after_update(
@@ -68,7 +58,7 @@ impl Expiry<String, Arc<Part>> for PerPartExpiry {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Self::left(part)
+        part.ttl
     }
 }
 
@@ -105,7 +95,11 @@ impl Partitions {
     }
 
     fn map(&self, p: Partition<'_>) -> &Cache<String, Arc<Part>> {
-        if p.is_app_cache { &self.app } else { &self.user }
+        if p.is_app_cache {
+            &self.app
+        } else {
+            &self.user
+        }
     }
 
     fn usable(&self, part: &Part) -> bool {
@@ -148,15 +142,20 @@ impl Partitions {
                 .map(|d| i64::try_from(d.as_secs()).unwrap_or(NEVER))
                 .unwrap_or(0),
         };
-        if expires_at != NEVER && expires_at <= self.clock.unix_now() {
+        let now = self.clock.unix_now();
+        if expires_at != NEVER && expires_at <= now {
             map.invalidate(key);
             return result;
         }
+        let ttl = (expires_at != NEVER).then(|| {
+            Duration::from_secs(u64::try_from(expires_at - now).unwrap_or(0)).min(MAX_LIFETIME)
+        });
         let weight = u32::try_from(cache.serialize().len()).unwrap_or(u32::MAX);
         let fresh = Arc::new(Part {
             cache,
             expires_at,
             weight,
+            ttl,
         });
         map.insert(key.to_owned(), fresh);
         result
@@ -164,9 +163,8 @@ impl Partitions {
 }
 
 fn stripe_of(key: &str, app: bool) -> usize {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::with_seed(0x6d73_616c).build_hasher();
-    (key, app).hash(&mut h);
+    use std::hash::BuildHasher;
+    let h = foldhash::fast::FixedState::with_seed(0x6d73_616c).hash_one((key, app));
     // The remainder is < STRIPES, so it fits in usize.
-    usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0)
+    usize::try_from(h % STRIPES as u64).unwrap_or(0)
 }

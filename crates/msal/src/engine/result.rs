@@ -91,6 +91,11 @@ impl AuthenticationResult {
         self.token.refresh_on.map(at)
     }
 
+    /// When msal will proactively refresh the token, in Unix seconds.
+    pub fn refresh_on_unix(&self) -> Option<i64> {
+        self.token.refresh_on
+    }
+
     /// The scopes the token was granted for (for managed identity: the
     /// resource).
     pub fn scopes(&self) -> &[String] {

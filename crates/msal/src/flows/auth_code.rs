@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::engine::{AuthenticationResult, Engine, Partition, Store};
 use crate::cache::{TokenResponse, client_info};
-use crate::protocol::id_token::IdTokenClaims;
+use crate::engine::{AuthenticationResult, Engine, Partition, Store};
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;
 use crate::pkce::{Pkce, random_token};
 use crate::protocol::authorize::{AuthorizationParams, Prompt, authorization_url};
+use crate::protocol::id_token::IdTokenClaims;
 use crate::protocol::token::TokenForm;
 use crate::protocol::{grant, scopes};
 use crate::secret::{AuthorizationCode, PkceVerifier};
@@ -162,14 +162,14 @@ fn check_redirect_uri(uri: &str) -> Result<()> {
 /// Redeems an authorization code; `.await` it.
 ///
 /// ```no_run
-/// # async fn run(app: msal::ConfidentialClientApplication, session: msal::app::AuthorizationRequest, code: &str) -> msal::Result<()> {
+/// # async fn run(app: msal::ConfidentialClientApplication, session: msal::AuthorizationRequest, code: &str) -> msal::Result<()> {
 /// use msal::secret::AuthorizationCode;
 /// let token = app
 ///     .acquire_token_by_authorization_code(&["User.Read"], AuthorizationCode::new(code), "https://app.example/callback")
 ///     .pkce_verifier(session.pkce_verifier)
 ///     .nonce(session.nonce)
 ///     .await?;
-/// let home_account_id = token.account().map(|a| a.home_account_id.clone()); // keep it in the session
+/// let home_account_id = token.account().map(|a| a.home_account_id().to_owned()); // keep it in the session
 /// # let _ = home_account_id; Ok(()) }
 /// ```
 #[must_use = "a request does nothing until awaited"]

@@ -146,7 +146,12 @@ impl TokenFlow for Call {
     }
 
     fn find(&self, cache: &TokenCache, now: i64) -> Option<AuthenticationResult> {
-        let envs: Vec<&str> = self.target.environments.iter().map(String::as_str).collect();
+        let envs: Vec<&str> = self
+            .target
+            .environments
+            .iter()
+            .map(String::as_str)
+            .collect();
         let scope_refs: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
         let q = AccessTokenQuery {
             client_id: &self.engine.client_id,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::loopback::Loopback;
 use super::{Cancel, UserGrant, cancellable, decorated, redeem_user_grant};
-use crate::engine::{AuthenticationResult, Engine};
 use crate::browser::BrowserOpener;
+use crate::engine::{AuthenticationResult, Engine};
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;
 use crate::pkce::{Pkce, random_token};

@@ -133,7 +133,11 @@ impl Call {
     }
 
     /// The assertion's refresh token and its user.
-    fn refresh_token(&self, c: &TokenCache, envs: &[&str]) -> Option<(Account, CachedRefreshToken)> {
+    fn refresh_token(
+        &self,
+        c: &TokenCache,
+        envs: &[&str],
+    ) -> Option<(Account, CachedRefreshToken)> {
         Self::owners(c, envs).into_iter().flatten().find_map(|a| {
             let rq = RefreshTokenQuery {
                 home_account_id: a.home_account_id(),
@@ -273,9 +277,8 @@ impl TokenFlow for Call {
                 ..AccessTokenQuery::default()
             };
             if let Some(token) = c.find_shared_token(&q, now) {
-                let id = hai.and_then(|h| {
-                    c.find_id_token(h, &envs, &e.client_id, token.realm.as_deref())
-                });
+                let id = hai
+                    .and_then(|h| c.find_id_token(h, &envs, &e.client_id, token.realm.as_deref()));
                 return Some(AuthenticationResult {
                     token,
                     account: owner,

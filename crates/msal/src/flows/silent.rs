@@ -203,7 +203,10 @@ impl Silent {
 
     /// Tries the candidates in order (spec §5.3): the first success, else
     /// the most relevant error.
-    async fn redeem(&self, candidates: Vec<(Phase, CachedRefreshToken)>) -> Result<AuthenticationResult> {
+    async fn redeem(
+        &self,
+        candidates: Vec<(Phase, CachedRefreshToken)>,
+    ) -> Result<AuthenticationResult> {
         let mut own_err = None;
         let mut family_err = None;
         let mut skip_family = false;

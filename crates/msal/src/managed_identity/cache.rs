@@ -19,7 +19,9 @@
 
 use std::sync::Arc;
 
-use crate::cache::{AccessTokenQuery, AuthorityType, SharedToken, TokenCache, TokenResponse, TokenResponseRecord};
+use crate::cache::{
+    AccessTokenQuery, AuthorityType, SharedToken, TokenCache, TokenResponse, TokenResponseRecord,
+};
 use crate::error::Error;
 
 use super::response::ParsedToken;
