@@ -170,7 +170,7 @@ async fn get(
             if !may_prompt {
                 return Err(CliError::sign_in_required(format!(
                     "{} (for git: `{}`)",
-                    why.message.trim_end_matches('.'),
+                    crate::cmd::kube::reason(&why.message),
                     crate::cmd::kube::login_hint(&ctx.g, scopes)
                 )));
             }

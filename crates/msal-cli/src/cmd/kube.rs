@@ -304,7 +304,7 @@ async fn user_token(
         return Err(CliError::sign_in_required(format!(
             "kubectl needs a sign-in and runs msal without a terminal, so msal does not prompt ({}); \
              sign in with `{}`, then run kubectl again",
-            why.trim_end_matches('.'),
+            reason(&why),
             login_hint(&ctx.g, scopes)
         )));
     }
@@ -313,6 +313,16 @@ async fn user_token(
         r.access_token().expose_secret().to_owned(),
         r.expires_on_unix(),
     ))
+}
+
+/// Why a sign-in is needed, without the generic "run `msal login`" advice
+/// (the caller gives the exact command).
+pub(crate) fn reason(message: &str) -> &str {
+    message
+        .split("; run `msal login`")
+        .next()
+        .unwrap_or(message)
+        .trim_end_matches('.')
 }
 
 /// `msal <the same global options> login --device-code --scopes ...`.
