@@ -70,6 +70,25 @@ if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-daemon >/de
     gnome-keyring dbus-daemon dbus-bin libsecret-tools >/dev/null
 fi
 
+# --- kubectl, git, script(1), python3 (msal-cli's tool tests) -------------------
+# The kubectl test runs the real kubectl against a loopback API server; the git
+# test clones through `git http-backend`; the spinner test needs a terminal
+# from script(1); --output az is compared with python3's json.dumps.
+if ! command -v kubectl >/dev/null; then
+  log "installing kubernetes-client (kubectl)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+fi
+export KUBECTL="${KUBECTL:-$(command -v kubectl)}"
+if ! command -v git >/dev/null; then
+  log "installing git"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null
+fi
+if ! command -v script >/dev/null; then
+  log "installing bsdutils (script)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bsdutils >/dev/null
+fi
+command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+
 log "running cargo test --workspace"
 # Benchmarks are built (so they keep compiling) but not run: they measure, they
 # do not assert, and some take minutes. See each crate's benches/ for how to run them.

@@ -92,6 +92,22 @@ pub(crate) struct GlobalOpts {
         hide_env_values = true
     )]
     pub(crate) proxy: Option<String>,
+
+    /// Use the Azure CLI's token cache (`msal_token_cache.json` in
+    /// $AZURE_CONFIG_DIR or ~/.azure, plain JSON, under its lock) and take the
+    /// account, tenant and subscription from its `azureProfile.json` when not given.
+    #[arg(
+        long,
+        global = true,
+        env = "MSAL_AZURE_CLI",
+        value_parser = BoolishValueParser::new(),
+        conflicts_with = "cache"
+    )]
+    pub(crate) azure_cli: bool,
+
+    /// What `--azure-cli` found in the Azure CLI's profile.
+    #[arg(skip)]
+    pub(crate) azure: Option<crate::cmd::azure_cli::AzureDefaults>,
 }
 
 /// Text for people, JSON for programs.
@@ -101,6 +117,8 @@ pub(crate) enum OutputFormat {
     Text,
     /// One JSON document on stdout.
     Json,
+    /// What `az account get-access-token` prints (`msal token`, `msal app-token`).
+    Az,
 }
 
 /// What to do.
@@ -123,6 +141,18 @@ pub(crate) enum Command {
     /// Run the whole loop (device-code sign-in, accounts, a silent token, sign-out)
     /// against an embedded emulator, without network.
     Quickstart(QuickstartArgs),
+    /// kubectl's exec credential plugin: print an ExecCredential with a token
+    /// (run by kubectl, set up with `msal kubeconfig`).
+    KubeCredential(crate::cmd::kube::CredentialArgs),
+    /// Write the exec stanza that runs `msal kube-credential` for a kubeconfig user.
+    Kubeconfig(crate::cmd::kube::KubeconfigArgs),
+    /// git's credential helper: the token for Azure DevOps as the password
+    /// (`git config credential.helper '!msal git-credential'`).
+    GitCredential(crate::cmd::git_credential::GitCredentialArgs),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    Completion(crate::cmd::completion::CompletionArgs),
+    /// Print the man page (or write one per command into a directory).
+    Man(crate::cmd::completion::ManArgs),
 }
 
 /// `--json`, for commands that print a result.
@@ -137,20 +167,44 @@ pub(crate) struct JsonFlag {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ScopesArg {
     /// Scopes, separated by spaces or commas, or repeated [default: User.Read].
-    /// `openid`, `profile` and `offline_access` are always added.
+    /// `openid`, `profile` and `offline_access` are always added (given, they
+    /// are accepted and sent once).
     #[arg(long, num_args = 1.., value_name = "SCOPE")]
     pub(crate) scopes: Vec<String>,
 }
 
 impl ScopesArg {
-    /// The scopes, split on white space and commas; the default when none.
+    /// The scopes, split on white space and commas, without the ones msal
+    /// adds itself; the default when none is left.
     pub(crate) fn scopes(&self) -> Vec<String> {
-        let given = split_scopes(&self.scopes);
-        if given.is_empty() {
-            DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
-        } else {
-            given
+        self.scopes_or(DEFAULT_SCOPES)
+    }
+
+    /// [`scopes`](Self::scopes) with another default.
+    pub(crate) fn scopes_or(&self, default: &[&str]) -> Vec<String> {
+        user_scopes(&self.scopes, default)
+    }
+}
+
+/// The scopes msal adds to every sign-in (`openid`, `profile`,
+/// `offline_access`): scripts written for other tools pass them, the
+/// library refuses them, so the CLI drops them before asking.
+pub(crate) const RESERVED_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+
+/// `values` split into single scopes, the reserved ones dropped (each is
+/// sent once anyway), duplicates removed; `default` when nothing is left.
+pub(crate) fn user_scopes(values: &[String], default: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in split_scopes(values) {
+        let reserved = RESERVED_SCOPES.iter().any(|r| r.eq_ignore_ascii_case(&s));
+        if !reserved && !out.iter().any(|o| o.eq_ignore_ascii_case(&s)) {
+            out.push(s);
         }
+    }
+    if out.is_empty() {
+        default.iter().map(|s| s.to_string()).collect()
+    } else {
+        out
     }
 }
 
@@ -361,6 +415,31 @@ mod tests {
     }
 
     #[test]
+    fn reserved_scopes_are_accepted_and_sent_once() {
+        let given = |v: &[&str]| ScopesArg {
+            scopes: v.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            given(&["openid profile offline_access User.Read"]).scopes(),
+            ["User.Read"]
+        );
+        assert_eq!(
+            given(&["OpenID,Mail.Read", "mail.read", "PROFILE"]).scopes(),
+            ["Mail.Read"],
+            "any case, duplicates dropped"
+        );
+        assert_eq!(
+            given(&["openid", "offline_access"]).scopes(),
+            ["User.Read"],
+            "only reserved ones: the default"
+        );
+        assert_eq!(
+            given(&["openid"]).scopes_or(&["x/.default"]),
+            ["x/.default"]
+        );
+    }
+
+    #[test]
     fn every_global_option_reads_its_variable() {
         let cmd = Cli::command();
         for (long, var) in [
@@ -371,6 +450,7 @@ mod tests {
             ("output", "MSAL_OUTPUT"),
             ("ca-file", "MSAL_CA_FILE"),
             ("proxy", "MSAL_PROXY"),
+            ("azure-cli", "MSAL_AZURE_CLI"),
         ] {
             let arg = cmd
                 .get_arguments()

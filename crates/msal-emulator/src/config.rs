@@ -443,6 +443,21 @@ pub struct ApiConfig {
     pub default_resource: bool,
 }
 
+impl ApiConfig {
+    /// An API with an app id and a display name, and no identifier URI,
+    /// scope or app role yet (fill those in).
+    pub fn new(app_id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            app_id: app_id.into(),
+            name: name.into(),
+            identifier_uris: Vec::new(),
+            scopes: Vec::new(),
+            app_roles: Vec::new(),
+            default_resource: false,
+        }
+    }
+}
+
 /// Token and code lifetimes, in seconds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -21,6 +21,9 @@ pub(crate) struct ScopeSet {
     pub(crate) scopes: Vec<String>,
     /// `<resource>/.default` was asked.
     pub(crate) default: bool,
+    /// That `.default` scope as the request spelled it: Entra echoes it in
+    /// the response's `scope`, which is what clients cache and look up.
+    pub(crate) default_scope: Option<String>,
     /// Further resources (authorize only: consented, not issued).
     pub(crate) other_resources: Vec<(String, Vec<String>)>,
 }
@@ -128,7 +131,12 @@ pub(crate) fn parse(
 
 fn push_scope(set: &mut ScopeSet, canonical: Option<String>, raw: &str) -> Result<(), EntraError> {
     match canonical {
-        None => set.default = true,
+        None => {
+            set.default = true;
+            if set.default_scope.is_none() {
+                set.default_scope = Some(raw.to_owned());
+            }
+        }
         Some(c) => {
             if !set.scopes.contains(&c) {
                 set.scopes.push(c);
@@ -185,9 +193,16 @@ pub(crate) fn missing_consent(set: &ScopeSet, granted: &BTreeSet<String>) -> Vec
 }
 
 /// `scope` as the token response spells it: the granted resource scopes
-/// (bare for the default resource, qualified otherwise), then the OpenID
-/// scopes asked for, except `offline_access`.
-pub(crate) fn response_scope(api: Option<&Api>, granted: &[String], oidc: &[String]) -> String {
+/// (bare for the default resource, qualified otherwise), the `.default`
+/// scope as requested (Entra echoes it:
+/// `https://management.core.windows.net//user_impersonation https://management.core.windows.net//.default`),
+/// then the OpenID scopes asked for, except `offline_access`.
+pub(crate) fn response_scope(
+    api: Option<&Api>,
+    granted: &[String],
+    default_scope: Option<&str>,
+    oidc: &[String],
+) -> String {
     let mut out: Vec<String> = Vec::new();
     if let Some(api) = api {
         for s in granted {
@@ -196,6 +211,9 @@ pub(crate) fn response_scope(api: Option<&Api>, granted: &[String], oidc: &[Stri
             } else {
                 out.push(format!("{}/{}", api.primary_uri().trim_end_matches('/'), s));
             }
+        }
+        if let Some(d) = default_scope {
+            out.push(d.to_owned());
         }
     }
     for o in oidc {
@@ -259,13 +277,35 @@ mod tests {
             "profile".to_string(),
         ];
         assert_eq!(
-            response_scope(Some(graph), &["User.Read".into()], &oidc),
+            response_scope(Some(graph), &["User.Read".into()], None, &oidc),
             "User.Read openid profile"
         );
         let api = dir.api(WEB_API_APP_ID).unwrap();
         assert_eq!(
-            response_scope(Some(api), &["access_as_user".into()], &[]),
+            response_scope(Some(api), &["access_as_user".into()], None, &[]),
             "api://msal-emulator-web-api/access_as_user"
+        );
+        // A `.default` request is echoed as it was spelled.
+        let app = dir.app(CLI_APP_ID).unwrap().clone();
+        let set = parse(
+            &dir,
+            &app,
+            "openid API://msal-emulator-web-api/.default",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            set.default_scope.as_deref(),
+            Some("API://msal-emulator-web-api/.default")
+        );
+        assert_eq!(
+            response_scope(
+                Some(api),
+                &["access_as_user".into()],
+                set.default_scope.as_deref(),
+                &set.oidc
+            ),
+            "api://msal-emulator-web-api/access_as_user API://msal-emulator-web-api/.default openid"
         );
     }
 }

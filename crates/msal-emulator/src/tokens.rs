@@ -123,7 +123,12 @@ pub(crate) fn user_token_response(
     out.insert("token_type".into(), json!("Bearer"));
     out.insert(
         "scope".into(),
-        json!(scopes::response_scope(api, &granted, &g.set.oidc)),
+        json!(scopes::response_scope(
+            api,
+            &granted,
+            g.set.default_scope.as_deref(),
+            &g.set.oidc
+        )),
     );
     let life = lifetimes(state, &mut out);
     let aud = api.map_or(g.client.client_id.as_str(), |a| a.app_id.as_str());

@@ -10,7 +10,8 @@ use msal::{AuthenticationResult, ConfidentialClientApplication, TokenSource};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::cli::{AppTokenArgs, split_scopes};
+use crate::cli::{AppTokenArgs, OutputFormat, split_scopes};
+use crate::cmd::azure_cli::az_token_json;
 use crate::cmd::token::token_json;
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
@@ -24,8 +25,83 @@ pub(crate) async fn run(ctx: &Ctx, args: &AppTokenArgs) -> CliResult {
     if scopes.is_empty() {
         return Err(CliError::other("--scopes is empty"));
     }
+    let token = acquire(ctx, args, &scopes).await?;
+    if ctx.g.output == OutputFormat::Az {
+        out.json(&az_token_json(
+            token.secret(),
+            token.token_type(),
+            token.expires_on(),
+            token.tenant(),
+            None,
+        ));
+        return Ok(());
+    }
+    match &token {
+        AppToken::Client(result) if out.json => out.json(&token_json(result, true)),
+        AppToken::Identity(t) if out.json => print_mi(t, out),
+        _ => say!("{}", token.secret()),
+    }
+    Ok(())
+}
+
+/// A token for an application: from a confidential client (secret,
+/// certificate, workload identity) or from a managed identity.
+pub(crate) enum AppToken {
+    /// Client credentials or workload identity.
+    Client(Box<AuthenticationResult>),
+    /// Managed identity.
+    Identity(Box<AuthenticationResult>),
+}
+
+impl AppToken {
+    /// The access token.
+    pub(crate) fn secret(&self) -> &str {
+        match self {
+            Self::Client(r) => r.access_token().expose_secret(),
+            Self::Identity(t) => t.access_token().expose_secret(),
+        }
+    }
+
+    /// When it expires (Unix seconds).
+    pub(crate) fn expires_on(&self) -> i64 {
+        match self {
+            Self::Client(r) => r.expires_on_unix(),
+            Self::Identity(t) => t.expires_on_unix(),
+        }
+    }
+
+    /// Its type (`Bearer`).
+    pub(crate) fn token_type(&self) -> &str {
+        match self {
+            Self::Client(r) => r.token_type(),
+            Self::Identity(t) => t.token_type(),
+        }
+    }
+
+    /// The tenant it was issued in, when known.
+    pub(crate) fn tenant(&self) -> Option<&str> {
+        match self {
+            Self::Client(r) => r.tenant_id(),
+            Self::Identity(_) => None,
+        }
+    }
+}
+
+/// Gets an app token for `scopes` with the credential `args` names (from
+/// the cache file when it holds one).
+///
+/// # Errors
+/// No or a bad credential; what the identity provider or the managed
+/// identity endpoint answers.
+pub(crate) async fn acquire(
+    ctx: &Ctx,
+    args: &AppTokenArgs,
+    scopes: &[String],
+) -> CliResult<AppToken> {
     if args.managed_identity {
-        return managed_identity(ctx, args, &scopes, out).await;
+        return managed_identity(ctx, args, scopes)
+            .await
+            .map(AppToken::Identity);
     }
     let builder = if args.workload_identity {
         let settings = WorkloadIdentity::from_environment(&Environment::process())?;
@@ -55,13 +131,8 @@ pub(crate) async fn run(ctx: &Ctx, args: &AppTokenArgs) -> CliResult {
         .http_client(ctx.http_client()?)
         .cache_access(Arc::new(ctx.file_cache()?))
         .build()?;
-    let result = app.acquire_token_for_client(&scopes).await?;
-    if out.json {
-        out.json(&token_json(&result, true));
-    } else {
-        say!("{}", result.access_token().expose_secret());
-    }
-    Ok(())
+    let result = app.acquire_token_for_client(scopes).await?;
+    Ok(AppToken::Client(Box::new(result)))
 }
 
 /// The secret or certificate the arguments name; they are read here and
@@ -99,8 +170,7 @@ async fn managed_identity(
     ctx: &Ctx,
     args: &AppTokenArgs,
     scopes: &[String],
-    out: Out,
-) -> CliResult {
+) -> CliResult<Box<AuthenticationResult>> {
     let [scope] = scopes else {
         return Err(CliError::other(
             "a managed identity token is for one resource: pass one scope (`<resource>/.default`) or resource URI",
@@ -112,9 +182,9 @@ async fn managed_identity(
     let app = ManagedIdentityApplication::builder(identity)
         .cache_access(Arc::new(ctx.file_cache()?))
         .build()?;
-    let token = app.acquire_token_for_resource(scope.as_str()).await?;
-    print_mi(&token, out);
-    Ok(())
+    Ok(Box::new(
+        app.acquire_token_for_resource(scope.as_str()).await?,
+    ))
 }
 
 /// The identity the arguments name. `--client-id` counts only when typed:
@@ -150,16 +220,12 @@ fn identity(ctx: &Ctx, args: &AppTokenArgs) -> CliResult<ManagedIdentity> {
 }
 
 fn print_mi(t: &AuthenticationResult, out: Out) {
-    if out.json {
-        out.json(&json!({
-            "access_token": t.access_token().expose_secret(),
-            "token_type": t.token_type(),
-            "expires_on": t.expires_on_unix(),
-            "expires_at": rfc3339(t.expires_on_unix()),
-            "resource": t.scopes().first(),
-            "from_cache": t.source() == TokenSource::Cache,
-        }));
-    } else {
-        say!("{}", t.access_token().expose_secret());
-    }
+    out.json(&json!({
+        "access_token": t.access_token().expose_secret(),
+        "token_type": t.token_type(),
+        "expires_on": t.expires_on_unix(),
+        "expires_at": rfc3339(t.expires_on_unix()),
+        "resource": t.scopes().first(),
+        "from_cache": t.source() == TokenSource::Cache,
+    }));
 }

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use msal_emulator::{Admin, EmulatorConfig, EmulatorHandle, defaults};
+use msal_emulator::{Admin, ApiConfig, AppConfig, EmulatorConfig, EmulatorHandle, defaults};
 
 /// What one run of `msal` produced.
 #[derive(Debug)]
@@ -58,11 +58,130 @@ pub fn config() -> EmulatorConfig {
     c
 }
 
+/// The AKS server application (Entra ID integration): the `aud` of kubectl tokens.
+pub const AKS_APP_ID: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
+/// Azure DevOps: the `aud` of git tokens.
+pub const DEVOPS_APP_ID: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+/// Azure Resource Manager.
+pub const ARM_APP_ID: &str = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
+/// The Azure CLI's public client (msal's default client id).
+pub const AZURE_CLI_APP_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// The built-in directory plus what the tools ask for: the AKS server
+/// application, Azure DevOps and Azure Resource Manager as APIs, the Azure
+/// CLI's public client, and the CLI app pre-consented to them.
+pub fn tools_config() -> EmulatorConfig {
+    let mut c = config();
+    let mut aks = ApiConfig::new(AKS_APP_ID, "Azure Kubernetes Service AAD Server");
+    aks.scopes = vec!["user.read".into()];
+    let mut devops = ApiConfig::new(DEVOPS_APP_ID, "Azure DevOps");
+    devops.scopes = vec!["user_impersonation".into()];
+    let mut arm = ApiConfig::new(ARM_APP_ID, "Windows Azure Service Management API");
+    arm.identifier_uris = vec![
+        "https://management.core.windows.net/".into(),
+        "https://management.azure.com/".into(),
+    ];
+    arm.scopes = vec!["user_impersonation".into()];
+    c.apis.extend([aks, devops, arm]);
+    let grants = [
+        (AKS_APP_ID, "user.read"),
+        (DEVOPS_APP_ID, "user_impersonation"),
+        ("https://management.core.windows.net/", "user_impersonation"),
+        (defaults::GRAPH_URI, "User.Read"),
+    ];
+    let mut az = AppConfig::public(AZURE_CLI_APP_ID, "Microsoft Azure CLI (emulated)");
+    az.redirect_uris = vec!["http://localhost".into()];
+    for app in c
+        .apps
+        .iter_mut()
+        .filter(|a| a.client_id == defaults::CLI_APP_ID)
+    {
+        for (api, scope) in grants {
+            app.delegated_permissions
+                .entry(api.into())
+                .or_default()
+                .push(scope.into());
+        }
+    }
+    for (api, scope) in grants {
+        az.delegated_permissions
+            .entry(api.into())
+            .or_default()
+            .push(scope.into());
+    }
+    c.apps.push(az);
+    c
+}
+
+/// Checks access tokens as a resource server would: RS256 signature with a
+/// key of the emulator's JWKS, audience, expiry.
+#[derive(Clone)]
+pub struct TokenCheck {
+    keys: Vec<jsonwebtoken::DecodingKey>,
+    validation: jsonwebtoken::Validation,
+}
+
+impl TokenCheck {
+    /// Fetches the emulator's signing keys; tokens must be for `audience`.
+    pub async fn new(emu: &EmulatorHandle, audience: &str) -> Self {
+        let url = format!("{}/discovery/v2.0/keys", emu.authority(defaults::TENANT_ID));
+        let body = reqwest::get(&url)
+            .await
+            .expect("the JWKS")
+            .bytes()
+            .await
+            .expect("the JWKS body");
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&body).expect("JWKS JSON");
+        let keys: Vec<_> = set
+            .keys
+            .iter()
+            .map(|k| jsonwebtoken::DecodingKey::from_jwk(k).expect("an RSA key"))
+            .collect();
+        assert!(!keys.is_empty(), "the emulator publishes a key");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+        Self { keys, validation }
+    }
+
+    /// Whether `token` is signed by the emulator, for the audience, unexpired.
+    pub fn accepts(&self, token: &str) -> bool {
+        self.keys
+            .iter()
+            .any(|k| jsonwebtoken::decode::<serde_json::Value>(token, k, &self.validation).is_ok())
+    }
+}
+
+/// The claims of a JWT, unverified.
+pub fn claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
 /// `msal` with an environment that holds nothing of the developer's:
 /// no MSAL_*, proxy or certificate variables, HOME and the data directory
 /// inside `home`.
 pub fn msal_command(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("msal").expect("the msal binary");
+    let c = Command::cargo_bin("msal").expect("the msal binary");
+    clean(c, home)
+}
+
+/// The path of the `msal` binary under test.
+pub fn msal_path() -> PathBuf {
+    PathBuf::from(msal_command(Path::new("/")).get_program())
+}
+
+/// `program` (kubectl, git) with the same clean environment as
+/// [`msal_command`]: the `msal` it runs sees only what the test sets.
+pub fn tool_command(program: &str, home: &Path) -> Command {
+    clean(Command::new(program), home)
+}
+
+fn clean(mut c: Command, home: &Path) -> Command {
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();
         let upper = k.to_ascii_uppercase();
@@ -75,6 +194,8 @@ pub fn msal_command(home: &Path) -> Command {
             || upper.starts_with("IDENTITY_")
             || upper.starts_with("MSI_")
             || upper == "IMDS_ENDPOINT"
+            || upper.starts_with("KUBE")
+            || upper.starts_with("GIT_")
         {
             c.env_remove(&k);
         }
