@@ -89,9 +89,40 @@ if ! command -v script >/dev/null; then
 fi
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 
+# --- Release checks (fast ones first) ----------------------------------------
+# Skip them with MSAL_TESTS_ONLY=1 (the tests alone, e.g. while iterating).
+checks="${MSAL_TESTS_ONLY:-0}"
+if [ "$checks" != 1 ]; then
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+fi
+
 log "running cargo test --workspace"
 # Benchmarks are built (so they keep compiling) but not run: they measure, they
 # do not assert, and some take minutes. See each crate's benches/ for how to run them.
 cargo test --workspace --all-targets --no-run "$@"
 cargo test --workspace --lib --bins --tests --examples "$@"
 cargo test --workspace --doc
+
+if [ "$checks" != 1 ]; then
+  log "clippy (all targets; the core's library alone, with and without default features)"
+  cargo clippy --workspace --all-targets -- -D warnings
+  # Without the test-only feature the tests turn on, so dead internals show.
+  cargo clippy -p msal-core --lib -- -D warnings
+  cargo clippy -p msal-core --lib --no-default-features -- -D warnings
+
+  log "documentation (warnings are errors)"
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+
+  msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+  log "minimum supported Rust version $msrv"
+  rustup run "$msrv" rustc --version >/dev/null 2>&1 \
+    || rustup toolchain install "$msrv" --profile minimal >/dev/null
+  CARGO_TARGET_DIR=target/msrv cargo "+$msrv" check --workspace --all-targets --quiet
+
+  log "public API listings"
+  bash scripts/api.sh
+
+  log "packages (cargo publish --dry-run of every publishable crate)"
+  cargo publish --dry-run --workspace --allow-dirty --quiet
+fi

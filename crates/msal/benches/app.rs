@@ -10,14 +10,14 @@
 //! the HTTP client fails every request, and every op checks its result.
 
 use std::future::IntoFuture;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msal::PublicClientApplication;
+use msal::cache::TokenCache;
 use msal::http::{
     BoxFuture, HttpClient, HttpRequest, HttpResponse, TransportError, TransportErrorKind,
 };
-use msal::storage::{CacheAccess, CacheAccessArgs, StorageError};
 
 const CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -68,24 +68,13 @@ impl HttpClient for NoNetwork {
     }
 }
 
-/// Hands the file to the app on its first cache access, as a file cache would.
-struct LoadOnce(Mutex<Option<Vec<u8>>>);
-
-impl CacheAccess for LoadOnce {
-    fn before_access<'a>(
-        &'a self,
-        _: CacheAccessArgs<'a>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StorageError>> {
-        let doc = self.0.lock().unwrap().take();
-        Box::pin(async move { Ok(doc) })
-    }
-}
-
+/// An app holding the file's cache in memory, as MSAL Python's
+/// `token_cache=` app does (no hooks: nothing to reload per call).
 fn app_with(text: &[u8]) -> PublicClientApplication {
     PublicClientApplication::builder(CLIENT_ID)
         .authority(format!("https://login.microsoftonline.com/{TENANT}"))
         .http_client(Arc::new(NoNetwork))
-        .cache_access(Arc::new(LoadOnce(Mutex::new(Some(text.to_vec())))))
+        .token_cache(TokenCache::deserialize(text).expect("a cache file"))
         .build()
         .unwrap()
 }

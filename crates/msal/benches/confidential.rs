@@ -92,21 +92,33 @@ impl HttpClient for Idp {
     }
 }
 
+/// An app on `hooks`, or on the default cache (partitions kept parsed in
+/// memory) when `None`.
 fn app(
-    hooks: Arc<dyn CacheAccess>,
+    hooks: Option<Arc<dyn CacheAccess>>,
     idp: &Arc<Idp>,
     clock: &Arc<ManualClock>,
 ) -> ConfidentialClientApplication {
-    ConfidentialClientApplication::builder(
+    let b = ConfidentialClientApplication::builder(
         CLIENT_ID,
         ClientCredential::secret(ClientSecret::new("s")),
     )
     .authority(format!("{HOST}/{}", tenant(0)))
     .http_client(idp.clone())
-    .clock(clock.clone())
-    .cache_access(hooks)
+    .clock(clock.clone());
+    match hooks {
+        Some(h) => b.cache_access(h),
+        None => b,
+    }
     .build()
     .unwrap()
+}
+
+/// `StoreAccess` over a `MemoryStore`: the hooks path, a document per hit.
+fn memory_store_hooks(clock: &Arc<ManualClock>) -> Option<Arc<dyn CacheAccess>> {
+    Some(Arc::new(StoreAccess::new(
+        MemoryStore::builder().clock(clock.clone()).build(),
+    )))
 }
 
 fn budget() -> Duration {
@@ -183,13 +195,7 @@ async fn client_credentials_hits(
 async fn obo_hits(n: usize) {
     let idp = Arc::new(Idp::default());
     let clock = Arc::new(ManualClock::at_unix(NOW));
-    let app = app(
-        Arc::new(StoreAccess::new(
-            MemoryStore::builder().clock(clock.clone()).build(),
-        )),
-        &idp,
-        &clock,
-    );
+    let app = app(None, &idp, &clock);
     let assertions: Vec<Assertion> = (0..n)
         .map(|i| Assertion::new(format!("incoming.user.token-{i}")))
         .collect();
@@ -228,14 +234,9 @@ fn throughput(workers: usize, tasks: usize) {
     rt.block_on(async {
         let idp = Arc::new(Idp::default());
         let clock = Arc::new(ManualClock::at_unix(NOW));
-        let app = app(
-            Arc::new(StoreAccess::new(
-                MemoryStore::builder().clock(clock.clone()).build(),
-            )),
-            &idp,
-            &clock,
-        );
-        let n = 1000;
+        let app = app(None, &idp, &clock);
+        let n = 10_000;
+        let names: Arc<Vec<String>> = Arc::new((1..=n).map(tenant).collect());
         for i in 1..=n {
             app.acquire_token_for_client(&[SCOPE])
                 .tenant(tenant(i))
@@ -246,14 +247,14 @@ fn throughput(workers: usize, tasks: usize) {
         let deadline = Instant::now() + budget();
         let handles: Vec<_> = (0..tasks)
             .map(|k| {
-                let (app, done) = (app.clone(), done.clone());
+                let (app, done, names) = (app.clone(), done.clone(), names.clone());
                 tokio::spawn(async move {
                     let mut order = Order(0x9e37_79b9_7f4a_7c15 ^ (k as u64 + 1));
                     while Instant::now() < deadline {
                         for _ in 0..100 {
-                            let t = tenant(1 + order.next(n));
+                            let t = &names[order.next(n)];
                             app.acquire_token_for_client(&[SCOPE])
-                                .tenant(t)
+                                .tenant(t.as_str())
                                 .await
                                 .unwrap();
                         }
@@ -269,7 +270,7 @@ fn throughput(workers: usize, tasks: usize) {
         let secs = t0.elapsed().as_secs_f64();
         println!(
             "{:<48} {:>10.0} calls/s",
-            format!("client credentials hits, {workers} worker(s), {tasks} tasks"),
+            format!("client credentials hits, {workers} worker(s), {tasks} tasks, {n} tenants"),
             done.load(Ordering::Relaxed) as f64 / secs
         );
     });
@@ -312,15 +313,21 @@ fn main() {
         for n in [1, 1000, 10_000].into_iter().filter(|_| run("memory")) {
             let idp = Arc::new(Idp::default());
             let clock = Arc::new(ManualClock::at_unix(NOW));
-            let a = app(
-                Arc::new(StoreAccess::new(
-                    MemoryStore::builder().clock(clock.clone()).build(),
-                )),
-                &idp,
-                &clock,
-            );
+            let a = app(None, &idp, &clock);
             client_credentials_hits(
-                &format!("client credentials hit, memory, {n} tenants"),
+                &format!("client credentials hit, default memory cache, {n} tenants"),
+                &a,
+                &idp,
+                n,
+            )
+            .await;
+        }
+        for n in [1, 10_000].into_iter().filter(|_| run("memory")) {
+            let idp = Arc::new(Idp::default());
+            let clock = Arc::new(ManualClock::at_unix(NOW));
+            let a = app(memory_store_hooks(&clock), &idp, &clock);
+            client_credentials_hits(
+                &format!("client credentials hit, StoreAccess<MemoryStore>, {n} tenants"),
                 &a,
                 &idp,
                 n,
@@ -350,7 +357,7 @@ fn main() {
                     store.is_available(),
                     "Redis must run at REDIS_URL for this benchmark"
                 );
-                let a = app(Arc::new(StoreAccess::new(store)), &idp, &clock);
+                let a = app(Some(Arc::new(StoreAccess::new(store))), &idp, &clock);
                 client_credentials_hits(
                     &format!("client credentials hit, {label}, {n} tenants"),
                     &a,

@@ -193,25 +193,14 @@ impl AuthorityResolver {
     /// realm(s) (the token endpoint's tenant, and the configured tenant segment
     /// as .NET and Go store it), plus the home tenant when the authority is `common`,
     /// `organizations` or `consumers` (what MSAL.NET and Node store).
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
     pub fn lookup_realms(&self, home_tenant: Option<&str>) -> Vec<String> {
-        let mut realms = Vec::new();
-        let mut push = |r: String| {
-            if !r.is_empty() && !realms.contains(&r) {
-                realms.push(r);
-            }
-        };
-        if let Some(r) = self.authority.static_realm() {
-            push(r.to_owned());
-        }
-        if let Some(r) = self.cached_metadata().and_then(|m| m.realm()) {
-            push(r);
-        }
-        // MSAL.NET and Go store the configured tenant segment as it was
-        // given, e.g. a domain name (spec §10.2).
-        push(self.authority.tenant().to_owned());
+        let mut realms = self.base_realms().to_vec();
         if self.authority.is_multi_tenant() {
-            if let Some(t) = home_tenant {
-                push(t.to_ascii_lowercase());
+            if let Some(t) = home_tenant.map(str::to_ascii_lowercase) {
+                if !t.is_empty() && !realms.contains(&t) {
+                    realms.push(t);
+                }
             }
         }
         realms

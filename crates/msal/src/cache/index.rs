@@ -331,6 +331,9 @@ pub(crate) struct IdtFields {
     pub(crate) environment: Option<Text>,
     pub(crate) client_id: Option<Text>,
     pub(crate) realm: Option<Text>,
+    /// The token as results share it, read on the entry's first hit (an
+    /// entry is never changed in place).
+    pub(crate) shared: std::sync::OnceLock<crate::secret::IdTokenSecret>,
 }
 
 impl Fields for IdtFields {
@@ -371,6 +374,9 @@ pub(crate) struct AccFields {
     pub(crate) authority_type: Option<Text>,
     pub(crate) account_source: Option<Text>,
     pub(crate) name: Option<Text>,
+    /// The entry as `accounts()` hands it out, built on first use (an entry
+    /// is never changed in place).
+    pub(crate) shared: std::sync::OnceLock<super::model::Account>,
 }
 
 impl Fields for AccFields {

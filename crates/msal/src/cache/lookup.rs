@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::secret::{AccessTokenSecret, IdTokenSecret, RefreshTokenSecret};
 
-use super::index::{AtFields, Hai, app_key, at_key, idt_key, owner_key};
+use super::index::{AtFields, Hai, IdtFields, app_key, at_key, idt_key, owner_key};
 use super::model::{
     AccessTokenQuery, Account, AccountData, AppMetadata, CachedAccessToken, CachedIdToken,
     CachedRefreshToken, EntryHandle, RefreshTokenQuery, SharedToken,
@@ -288,9 +288,31 @@ impl TokenCache {
             .collect()
     }
 
+    /// The ID token of an account for `client_id`, in `realm` if given, as
+    /// results share it (read once per entry).
+    pub(crate) fn find_shared_id_token(
+        &self,
+        home_account_id: &str,
+        environments: &[&str],
+        client_id: &str,
+        realm: Option<&str>,
+    ) -> Option<IdTokenSecret> {
+        let slot = self.id_token_slot(home_account_id, environments, client_id, realm)?;
+        let src = &*self.src;
+        Some(
+            slot.f
+                .shared
+                .get_or_init(|| {
+                    IdTokenSecret::new(field(&slot.f.secret, slot.body.base(src)).unwrap_or(""))
+                })
+                .clone(),
+        )
+    }
+
     /// The ID token of an account for `client_id`, in `realm` if given (the
     /// first environment that has one wins).
     #[cfg_attr(feature = "test-internals", visibility::make(pub))]
+    #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
     pub(crate) fn find_id_token(
         &self,
         home_account_id: &str,
@@ -298,6 +320,24 @@ impl TokenCache {
         client_id: &str,
         realm: Option<&str>,
     ) -> Option<CachedIdToken> {
+        let slot = self.id_token_slot(home_account_id, environments, client_id, realm)?;
+        let base = slot.body.base(&self.src);
+        let f = &slot.f;
+        Some(CachedIdToken {
+            secret: IdTokenSecret::new(field(&f.secret, base).unwrap_or("")),
+            realm: field(&f.realm, base).unwrap_or("").to_owned(),
+            environment: field(&f.environment, base).unwrap_or("").to_owned(),
+            client_id: field(&f.client_id, base).unwrap_or("").to_owned(),
+        })
+    }
+
+    fn id_token_slot(
+        &self,
+        home_account_id: &str,
+        environments: &[&str],
+        client_id: &str,
+        realm: Option<&str>,
+    ) -> Option<&Slot<IdtFields>> {
         let src = &*self.src;
         for env in environments {
             for &id in self.idt.ix[0].get(idt_key(&self.seed, home_account_id, env, client_id)) {
@@ -311,13 +351,8 @@ impl TokenCache {
                     && field(&f.environment, base).is_some_and(|e| eq(e, env))
                     && field(&f.client_id, base).is_some_and(|c| eq(c, client_id))
                     && realm.is_none_or(|r| eq(field(&f.realm, base).unwrap_or(""), r));
-                if let (true, Some(secret)) = (ok, field(&f.secret, base)) {
-                    return Some(CachedIdToken {
-                        secret: IdTokenSecret::new(secret),
-                        realm: field(&f.realm, base).unwrap_or("").to_owned(),
-                        environment: field(&f.environment, base).unwrap_or("").to_owned(),
-                        client_id: field(&f.client_id, base).unwrap_or("").to_owned(),
-                    });
+                if ok && f.secret.is_some() {
+                    return Some(slot);
                 }
             }
         }
@@ -390,17 +425,22 @@ impl TokenCache {
             if !env_ok(env) || !LISTED_AUTHORITY_TYPES.contains(&kind) {
                 continue;
             }
-            let account: Account = AccountData {
-                home_account_id: hai.to_owned(),
-                environment: env.to_owned(),
-                realm: field(&f.realm, base).unwrap_or("").to_owned(),
-                local_account_id: field(&f.local_account_id, base).unwrap_or("").to_owned(),
-                username: field(&f.username, base).unwrap_or("").to_owned(),
-                authority_type: kind.to_owned(),
-                account_source: field(&f.account_source, base).map(str::to_owned),
-                name: field(&f.name, base).map(str::to_owned),
-            }
-            .into();
+            let account: Account = f
+                .shared
+                .get_or_init(|| {
+                    AccountData {
+                        home_account_id: hai.to_owned(),
+                        environment: env.to_owned(),
+                        realm: field(&f.realm, base).unwrap_or("").to_owned(),
+                        local_account_id: field(&f.local_account_id, base).unwrap_or("").to_owned(),
+                        username: field(&f.username, base).unwrap_or("").to_owned(),
+                        authority_type: kind.to_owned(),
+                        account_source: field(&f.account_source, base).map(str::to_owned),
+                        name: field(&f.name, base).map(str::to_owned),
+                    }
+                    .into()
+                })
+                .clone();
             match seen.get(hai) {
                 Some(&i) => out[i] = account,
                 None => {

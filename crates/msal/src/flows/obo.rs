@@ -93,6 +93,7 @@ impl IntoFuture for OnBehalfOfRequest {
                 challenged: self.claims.is_some(),
                 force_refresh: self.force_refresh,
                 environments: self.engine.resolver.environments(),
+                realms: self.engine.resolver.base_realms(),
                 engine: self.engine,
                 assertion: self.assertion,
             }))
@@ -112,6 +113,9 @@ struct Call {
     force_refresh: bool,
     challenged: bool,
     environments: Arc<[String]>,
+    /// The authority's realms; an owner's home tenant is added for
+    /// multi-tenant authorities.
+    realms: Arc<[String]>,
 }
 
 impl Call {
@@ -265,8 +269,12 @@ impl TokenFlow for Call {
         let wanted = self.wanted();
         for owner in Self::owners(c, &envs) {
             let hai = owner.as_ref().map(Account::home_account_id);
-            let realms = e.resolver.lookup_realms(hai.and_then(home_tenant));
-            let realm_refs: Vec<&str> = realms.iter().map(String::as_str).collect();
+            let home = hai
+                .and_then(home_tenant)
+                .filter(|_| e.authority().is_multi_tenant())
+                .map(str::to_ascii_lowercase);
+            let mut realm_refs: Vec<&str> = self.realms.iter().map(String::as_str).collect();
+            realm_refs.extend(home.as_deref());
             let q = AccessTokenQuery {
                 client_id: &e.client_id,
                 home_account_id: hai,
@@ -277,12 +285,13 @@ impl TokenFlow for Call {
                 ..AccessTokenQuery::default()
             };
             if let Some(token) = c.find_shared_token(&q, now) {
-                let id = hai
-                    .and_then(|h| c.find_id_token(h, &envs, &e.client_id, token.realm.as_deref()));
+                let id = hai.and_then(|h| {
+                    c.find_shared_id_token(h, &envs, &e.client_id, token.realm.as_deref())
+                });
                 return Some(AuthenticationResult {
                     token,
                     account: owner,
-                    id_token: id.map(|t| t.secret),
+                    id_token: id,
                     claims: std::sync::OnceLock::new(),
                     source: TokenSource::Cache,
                 });

@@ -155,11 +155,12 @@ impl Silent {
             ..AccessTokenQuery::default()
         };
         let token = c.find_shared_token(&q, now)?;
-        let id_token = c.find_id_token(hai, envs, &self.engine.client_id, token.realm.as_deref());
+        let id_token =
+            c.find_shared_id_token(hai, envs, &self.engine.client_id, token.realm.as_deref());
         Some(AuthenticationResult {
             token,
             account: Some(self.account.clone()),
-            id_token: id_token.map(|t| t.secret),
+            id_token,
             claims: std::sync::OnceLock::new(),
             source: crate::engine::TokenSource::Cache,
         })
