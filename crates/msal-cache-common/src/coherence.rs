@@ -181,16 +181,19 @@ impl InvalidationSink {
     /// Another instance changed or removed `partition`: drops the L1 copy.
     /// Returns `false` once the store is gone.
     pub async fn invalidate(&self, partition: &str) -> bool {
-        self.invalidate_many(std::iter::once(partition)).await
+        self.invalidate_many(&[partition]).await
     }
 
     /// [`invalidate`](Self::invalidate) for each partition of one message.
-    pub async fn invalidate_many<'a>(&self, partitions: impl IntoIterator<Item = &'a str>) -> bool {
+    pub async fn invalidate_many<S: AsRef<str> + Sync>(&self, partitions: &[S]) -> bool {
         let Some(c) = self.coherence.upgrade() else {
             return false;
         };
         c.received.fetch_add(1, Ordering::AcqRel);
-        for partition in partitions {
+        // An index loop: a slice iterator held across the await trips the
+        // Send check of callers' boxed futures.
+        for i in 0..partitions.len() {
+            let partition = partitions[i].as_ref();
             c.local_change(partition);
             if let Err(e) = c.l1.remove(partition).await {
                 // A MemoryStore does not fail; should one ever, drop everything.

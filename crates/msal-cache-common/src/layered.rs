@@ -192,6 +192,12 @@ impl LayerConfig {
         self
     }
 
+    /// Whether an [`l1`](Self::l1) is configured (a backend starts an
+    /// invalidation listener only then).
+    pub fn has_l1(&self) -> bool {
+        self.l1.is_some()
+    }
+
     /// The configured [`operation_timeout`](Self::operation_timeout), for a
     /// backend that sizes its own waits (a pool's acquire timeout) below it.
     pub fn get_operation_timeout(&self) -> Duration {

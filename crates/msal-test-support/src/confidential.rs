@@ -83,3 +83,81 @@ pub fn confidential_app<S: CacheStore>(
     .build()
     .expect("a valid confidential client")
 }
+
+/// The redirect URI of [`sign_in_user`].
+pub const REDIRECT_URI: &str = "https://app.example/callback";
+
+/// A user-token response for `uid` in `tenant`: access token, refresh
+/// token, an unsigned ID token for [`CLIENT_ID`] and `client_info`, valid
+/// for an hour.
+pub fn user_token_json(access_token: &str, refresh_token: &str, uid: &str, tenant: &str) -> String {
+    let id_token = crate::jwt::unsigned_jwt(&serde_json::json!({
+        "aud": CLIENT_ID,
+        "iss": format!("{HOST}/{tenant}/v2.0"),
+        "tid": tenant,
+        "oid": uid,
+        "sub": format!("sub-{uid}"),
+        "preferred_username": format!("{uid}@contoso.example"),
+        "name": "A User",
+    }));
+    serde_json::json!({
+        "token_type": "Bearer",
+        "scope": "User.Read openid profile offline_access",
+        "expires_in": 3600,
+        "ext_expires_in": 3600,
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "id_token": id_token,
+        "client_info": crate::jwt::client_info(uid, tenant),
+    })
+    .to_string()
+}
+
+/// Signs user `uid` in to `app` (a web app redeeming an authorization code
+/// on [`REDIRECT_URI`]), the identity provider answering with
+/// `access_token` for `User.Read`; expects the tenant's metadata first
+/// when `first_call`. Returns the account, whose partition
+/// (`home_account_id` = `<uid>.<tenant>`) now holds the tokens.
+///
+/// # Panics
+/// If the sign-in fails (a test setup error).
+pub async fn sign_in_user(
+    app: &ConfidentialClientApplication,
+    idp: &FakeHttp,
+    tenant: &str,
+    uid: &str,
+    access_token: &str,
+    first_call: bool,
+) -> msal::Account {
+    if first_call {
+        idp.expect(
+            Expect::get(&format!("{HOST}/{tenant}/v2.0/.well-known/openid-configuration")),
+            Reply::json(
+                200,
+                &format!(
+                    r#"{{"issuer":"{HOST}/{tenant}/v2.0","authorization_endpoint":"{HOST}/{tenant}/oauth2/v2.0/authorize","token_endpoint":"{HOST}/{tenant}/oauth2/v2.0/token"}}"#
+                ),
+            ),
+        );
+    }
+    idp.expect(
+        Expect::post(&format!("{HOST}/{tenant}/oauth2/v2.0/token"))
+            .form("grant_type", "authorization_code"),
+        Reply::json(
+            200,
+            &user_token_json(access_token, &format!("rt-of-{uid}"), uid, tenant),
+        ),
+    );
+    let result = app
+        .acquire_token_by_authorization_code(
+            &["User.Read"],
+            msal::secret::AuthorizationCode::new("the-code"),
+            REDIRECT_URI,
+        )
+        .await
+        .expect("the scripted sign-in succeeds");
+    result
+        .account()
+        .cloned()
+        .expect("a user token has an account")
+}

@@ -94,3 +94,118 @@ pub fn builder(prefix: &Prefix, clock: &Arc<ManualClock>) -> RedisStoreBuilder {
 
 #[allow(unused_imports)]
 pub use msal_test_support::confidential::*;
+
+// ---------- the local Redis Cluster (scripts/test-servers.sh starts it) ----------
+
+/// The cluster's nodes: REDIS_CLUSTER_NODES, or the six that
+/// `scripts/test-servers.sh` starts on 127.0.0.1:7100-7105.
+pub fn cluster_nodes() -> Vec<String> {
+    let nodes = std::env::var("REDIS_CLUSTER_NODES").unwrap_or_else(|_| {
+        (7100..=7105)
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    nodes
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn cluster_down(e: impl std::fmt::Display) -> ! {
+    panic!(
+        "the Redis Cluster must run at {:?} for these tests (bash scripts/test-servers.sh start): {e}",
+        cluster_nodes()
+    )
+}
+
+/// A cluster connection for checking what is really stored.
+pub async fn raw_cluster() -> redis::cluster_async::ClusterConnection {
+    redis::cluster::ClusterClient::new(cluster_nodes())
+        .unwrap_or_else(|e| cluster_down(e))
+        .get_async_connection()
+        .await
+        .unwrap_or_else(|e| cluster_down(e))
+}
+
+/// A direct connection to one node of the cluster.
+pub async fn node(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| cluster_down(e))
+}
+
+/// The key of `partition` on a cluster store with `prefix`.
+pub fn cluster_key(prefix: &str, partition: &str) -> String {
+    format!("{prefix}{{{partition}}}")
+}
+
+/// A unique key prefix on the cluster whose keys are deleted when dropped.
+pub struct ClusterPrefix(pub String);
+
+impl ClusterPrefix {
+    pub fn new() -> Self {
+        Self(format!("msal-test:{}:", uuid::Uuid::new_v4()))
+    }
+}
+
+impl Drop for ClusterPrefix {
+    fn drop(&mut self) {
+        let pattern = format!("{}*", self.0);
+        for url in cluster_nodes() {
+            let Ok(mut conn) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection())
+            else {
+                continue;
+            };
+            let role: redis::RedisResult<Vec<redis::Value>> = redis::cmd("ROLE").query(&mut conn);
+            let is_master =
+                matches!(role.as_deref(), Ok([redis::Value::BulkString(r), ..]) if r == b"master");
+            if !is_master {
+                continue;
+            }
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            for key in keys {
+                // One key per command: keys of one node may still span slots.
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(key).query(&mut conn);
+            }
+        }
+    }
+}
+
+/// Kills (`CLIENT KILL ID`) every connection named `name` on the servers
+/// at `urls`; returns how many.
+pub async fn kill_named_connections(urls: &[String], name: &str) -> usize {
+    let mut killed = 0;
+    for url in urls {
+        let mut conn = node(url).await;
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for line in list.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if !fields.contains(&format!("name={name}").as_str()) {
+                continue;
+            }
+            let Some(id) = fields.iter().find_map(|f| f.strip_prefix("id=")) else {
+                continue;
+            };
+            let n: i64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(id)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(0);
+            killed += usize::try_from(n).unwrap_or(0);
+        }
+    }
+    killed
+}
