@@ -64,8 +64,9 @@ start_cluster() {
   stop_cluster
   mkdir -p "$dir"
   local port nodes=()
+  rm -f "$dir/dump.rdb"
   for port in "${cluster_ports[@]}"; do
-    rm -f "$dir/nodes-$port.conf" "$dir/redis-$port.log"
+    rm -f "$dir/nodes-$port.conf" "$dir/redis-$port.log" "$dir/dump-$port.rdb"
     # A config file per node, so that a test that kills a node can start it
     # again with the same settings (INFO server names the file).
     cat >"$dir/redis-$port.conf" <<EOF
@@ -77,6 +78,7 @@ logfile $dir/redis-$port.log
 dir $dir
 cluster-enabled yes
 cluster-config-file nodes-$port.conf
+dbfilename dump-$port.rdb
 cluster-node-timeout 1000
 cluster-replica-validity-factor 0
 save ""
@@ -159,7 +161,6 @@ auth_type = any
 pool_mode = transaction
 max_client_conn = 1000
 default_pool_size = 20
-ignore_startup_parameters = extra_float_digits
 pidfile = $dir/pgbouncer.pid
 logfile = $dir/pgbouncer.log
 EOF
