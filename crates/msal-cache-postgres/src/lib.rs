@@ -22,9 +22,14 @@
 //! Partitions holding refresh tokens have no expiry of their own: web APIs
 //! and web apps should set [`default_ttl`](PostgresStoreBuilder::default_ttl).
 //!
-//! Like the Redis store it takes an optional in-memory L1, optional
-//! encryption of values (with previous keys for rotation), and rides out an
-//! unavailable database: calls go on with L1 (or as misses, so the app asks
+//! Like the Redis store it takes an optional in-memory L1, kept coherent
+//! across instances by default (each write sends `pg_notify` on the table's
+//! channel, a store with an L1 listens on a connection of its own: see
+//! [`invalidation`](PostgresStoreBuilder::invalidation)), works behind a
+//! transaction pooler such as PgBouncer
+//! ([`behind_transaction_pooler`](PostgresStoreBuilder::behind_transaction_pooler)),
+//! takes optional encryption of values (with previous keys for rotation), and
+//! rides out an unavailable database: calls go on with L1 (or as misses, so the app asks
 //! the identity provider), the outage is logged once at warn and its end
 //! once at info. A pool with every connection busy is a miss for that call,
 //! not an outage; a refused login is an error; a value that cannot be read

@@ -109,6 +109,16 @@ fn is_auth_refusal(e: &redis::RedisError) -> bool {
         })
 }
 
+/// Whether Redis redirected the request (the slot moved or is moving, or
+/// the cluster asks to try again), alone or inside a pipeline's errors.
+fn is_redirect(e: &redis::RedisError) -> bool {
+    const REDIRECTS: &[&str] = &["MOVED", "ASK", "TRYAGAIN"];
+    e.code().is_some_and(|code| REDIRECTS.contains(&code))
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|items| items.iter().any(|(_, err)| REDIRECTS.contains(&err.code())))
+}
+
 /// Whether Redis said WRONGTYPE, alone or inside a pipeline's errors.
 fn is_wrong_type(e: &redis::RedisError) -> bool {
     e.code() == Some("WRONGTYPE")
@@ -240,21 +250,27 @@ impl Conn {
                     .query_async::<()>(&mut conn)
                     .await
                     .map_err(storage_error)?;
-                if let Some((n, timeout)) = replicas {
-                    let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
-                    let value = conn
-                        .route_command(
+                let replicated = match replicas {
+                    Some((n, timeout)) => {
+                        let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                        conn.route_command(
                             wait_cmd(n, timeout),
                             RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
                         )
                         .await
-                        .map_err(storage_error)?;
-                    let acknowledged = match value {
-                        redis::Value::Int(n) => n,
-                        _ => 0,
-                    };
-                    check_replicas(acknowledged, n, timeout)?;
-                }
+                        .map_err(storage_error)
+                        .and_then(|value| {
+                            let acknowledged = match value {
+                                redis::Value::Int(n) => n,
+                                _ => 0,
+                            };
+                            check_replicas(acknowledged, n, timeout)
+                        })
+                    }
+                    None => Ok(()),
+                };
+                // Announced even when not replicated in time: the write
+                // itself happened, and other L1s must drop their copies.
                 if let Some((channel, partition)) = announce {
                     redis::cmd("PUBLISH")
                         .arg(channel)
@@ -263,7 +279,7 @@ impl Conn {
                         .await
                         .map_err(storage_error)?;
                 }
-                Ok(())
+                replicated
             }
         }
     }
@@ -307,12 +323,26 @@ impl RemoteBackend for RedisBackend {
                         .map_err(storage_error)?;
                     Ok(stored(value, pttl, now))
                 }
-                Conn::Cluster(_) => {
-                    // Two single-key commands rather than MULTI: each follows
-                    // MOVED and ASK on its own while a slot migrates, which a
-                    // transaction cannot. A replacement in between gives the
-                    // old value the new TTL (and an invalidation); a delete
-                    // in between (PTTL -2) is a miss.
+                Conn::Cluster(cluster) => {
+                    // One round trip in the common case: GET and PTTL in a
+                    // (non-atomic) pipeline to the key's node. The cluster
+                    // client does not follow a redirection inside a
+                    // pipeline, so while the slot migrates (MOVED, ASK) the
+                    // read falls back to two single-key commands, which it
+                    // does follow. Not a MULTI: that cannot follow ASK at
+                    // all. A replacement in between gives the old value the
+                    // new TTL (and an invalidation); a delete in between
+                    // (PTTL -2) is a miss.
+                    let pipelined: redis::RedisResult<(Option<Vec<u8>>, i64)> = redis::pipe()
+                        .get(&key)
+                        .pttl(&key)
+                        .query_async(&mut cluster.connection().await)
+                        .await;
+                    match pipelined {
+                        Ok((value, pttl)) => return Ok(stored(value, pttl, now)),
+                        Err(e) if !is_redirect(&e) => return Err(storage_error(e)),
+                        Err(_) => {}
+                    }
                     let value: Option<Vec<u8>> =
                         self.conn.query(redis::cmd("GET").arg(&key)).await?;
                     if value.is_none() {

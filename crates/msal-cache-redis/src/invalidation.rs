@@ -320,7 +320,8 @@ impl RedisListener {
                             Ok(now) => now,
                             Err(end) => return end,
                         };
-                        let now: Vec<String> = now.iter().map(node_name).collect();
+                        let mut now: Vec<String> = now.iter().map(node_name).collect();
+                        now.sort();
                         let mut was = names.clone();
                         was.sort();
                         if now != was {

@@ -2,13 +2,18 @@
 //!
 //! [`RedisStore`] implements [`CacheStore`](msal::storage::CacheStore): each cache partition (app tokens
 //! per client and tenant, a user's tokens, an on-behalf-of assertion's
-//! tokens) is one Redis string under `<prefix><partition key>`, whose TTL is
-//! the partition's suggested expiry. Hand it to an app through
+//! tokens) is one Redis string under `<prefix><partition key>` (on a Redis
+//! Cluster, [`RedisStore::cluster`], `<prefix>{<partition key>}`), whose TTL
+//! is the partition's suggested expiry. Hand it to an app through
 //! [`StoreAccess`](msal::storage::StoreAccess).
 //!
 //! Options ([`RedisStoreBuilder`]):
 //! - an L1 [`MemoryStore`] in front (read-through, write-through), so a hot
-//!   partition is served from process memory;
+//!   partition is served from process memory, kept coherent with the other
+//!   instances' writes and removals by default ([`Invalidation`]: Redis
+//!   client-side caching, or pub/sub where the server refuses it);
+//! - [`wait_for_replicas`](RedisStoreBuilder::wait_for_replicas), so that a
+//!   write or removal acknowledged to the app survives a failover;
 //! - encryption of values with a key you supply (AES-256-GCM, see
 //!   [`msal_cache_common::crypto`]);
 //! - the failure policy: when Redis is unreachable or slow, calls go on with
@@ -28,9 +33,9 @@
 //! use msal::storage::{MemoryStore, StoreAccess};
 //! use msal_cache_redis::{EncryptionKey, RedisStore};
 //!
-//! let store = RedisStore::builder("redis://127.0.0.1:6379")
+//! let store = RedisStore::builder("redis://127.0.0.1:6379") // or RedisStore::cluster([...])
 //!     .key_prefix("myapp:msal:")
-//!     .l1(MemoryStore::builder().max_bytes(64 << 20).time_to_live(Duration::from_secs(300)).build())
+//!     .l1(MemoryStore::builder().max_bytes(64 << 20).build()) // other instances' changes drop its copies
 //!     .encryption_key(EncryptionKey::from_bytes([0x42; 32])) // from your key vault
 //!     .default_ttl(Duration::from_secs(30 * 24 * 3600)) // partitions with refresh tokens
 //!     .build()?;

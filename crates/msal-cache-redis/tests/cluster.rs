@@ -385,3 +385,45 @@ async fn writes_can_wait_for_a_replica_and_fail_when_there_are_too_few() {
         .unwrap_err();
     assert!(err.to_string().contains("0 of the 1 replicas"), "{err}");
 }
+
+#[tokio::test]
+async fn a_cluster_that_cannot_be_reached_is_an_outage_ridden_out_or_reported() {
+    let clock = clock();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let open = RedisStore::cluster([url.as_str()])
+        .clock(clock.clone())
+        .l1(l1(&clock))
+        .operation_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(open.load("p").await.unwrap(), None, "a miss");
+    assert!(!open.is_available());
+    open.save("p", b"own".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        open.load("p").await.unwrap().as_deref(),
+        Some(&b"own"[..]),
+        "the instance's own save, from L1"
+    );
+    let closed = RedisStore::cluster([url.as_str()])
+        .clock(clock.clone())
+        .fail_open(false)
+        .operation_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let err = closed.load("p").await.unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Unavailable, "{err}");
+    let err = RedisStore::cluster(Vec::<String>::new())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other);
+    let err = RedisStore::cluster(["http://user:hunter2@x"])
+        .build()
+        .unwrap_err();
+    assert!(!format!("{err:?}").contains("hunter2"));
+}

@@ -530,3 +530,46 @@ async fn a_bad_url_is_an_error_that_does_not_repeat_it() {
         .unwrap();
     assert!(!format!("{store:?}").contains("hunter2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_connection_manager_with_an_l1_needs_a_client_for_the_listener() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let manager = || {
+        redis::aio::ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            redis::aio::ConnectionManagerConfig::new(),
+        )
+        .unwrap()
+    };
+    let err = RedisStore::with_manager(manager())
+        .l1(l1(&clock))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other);
+    assert!(err.to_string().contains("invalidation_client"), "{err}");
+    // Without an L1, or with invalidation off, nothing is needed.
+    RedisStore::with_manager(manager()).build().unwrap();
+    RedisStore::with_manager(manager())
+        .l1(l1(&clock))
+        .invalidation(Invalidation::Off)
+        .build()
+        .unwrap();
+    let store = RedisStore::with_manager(manager())
+        .key_prefix(&prefix.0)
+        .clock(clock.clone())
+        .l1(l1(&clock))
+        .invalidation_client(client.clone())
+        .build()
+        .unwrap();
+    assert!(store.connection_manager().is_some());
+    let _ = store.load("p").await;
+    msal_test_support::store_contract::eventually("the listener connects", || async {
+        store.invalidation_status().unwrap().connected
+    })
+    .await;
+    assert_eq!(
+        store.invalidation_status().unwrap().mechanism,
+        Some("tracking")
+    );
+}
