@@ -190,10 +190,8 @@ impl InvalidationSink {
             return false;
         };
         c.received.fetch_add(1, Ordering::AcqRel);
-        // An index loop: a slice iterator held across the await trips the
-        // Send check of callers' boxed futures.
-        for i in 0..partitions.len() {
-            let partition = partitions[i].as_ref();
+        for partition in partitions {
+            let partition = partition.as_ref();
             c.local_change(partition);
             if let Err(e) = c.l1.remove(partition).await {
                 // A MemoryStore does not fail; should one ever, drop everything.

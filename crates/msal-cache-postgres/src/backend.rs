@@ -357,7 +357,7 @@ impl PostgresBackend {
         .await
         .map_err(|e| self.error(e))?;
         // Again under the lock: another instance may just have made them.
-        let present = self.present(&mut *tx).await?;
+        let present = self.present(&mut tx).await?;
         if !present.schema {
             self.execute(&mut tx, &self.sql.create_schema).await?;
         }

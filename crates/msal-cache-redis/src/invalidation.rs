@@ -211,10 +211,7 @@ impl RedisListener {
             return Ok(self.seeds.clone());
         }
         let mut last = End::Lost("no seed nodes".to_owned());
-        // Index loops: an iterator held across an await trips the compiler's
-        // Send check of the boxed session future.
-        for i in 0..self.seeds.len() {
-            let seed = &self.seeds[i];
+        for seed in &self.seeds {
             let mut conn = match self.connect(seed, usize::MAX, pushes).await {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -261,8 +258,7 @@ impl RedisListener {
             Err(end) => return end,
         };
         let mut conns = Vec::with_capacity(masters.len());
-        for node in 0..masters.len() {
-            let info = &masters[node];
+        for (node, info) in masters.iter().enumerate() {
             let mut conn = match self.connect(info, node, &tx).await {
                 Ok(conn) => conn,
                 Err(end) => return end,
@@ -304,9 +300,9 @@ impl RedisListener {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    for node in 0..conns.len() {
+                    for (node, conn) in conns.iter_mut().enumerate() {
                         let ping = redis::cmd("PING");
-                        if let Err(end) = within("PING", ping.query_async::<()>(&mut conns[node])).await {
+                        if let Err(end) = within("PING", ping.query_async::<()>(conn)).await {
                             return match end {
                                 End::Lost(why) | End::Unsupported(why) => {
                                     End::Lost(format!("{}: {why}", names[node]))
@@ -363,8 +359,8 @@ impl RedisListener {
 
     async fn pubsub_session(&self, sink: &InvalidationSink, connected: &mut bool) -> End {
         let mut last = End::Lost("no nodes".to_owned());
-        for i in 0..self.seeds.len() {
-            last = self.subscribe_on(&self.seeds[i], sink, connected).await;
+        for seed in &self.seeds {
+            last = self.subscribe_on(seed, sink, connected).await;
             if *connected || matches!(last, End::Unsupported(_)) {
                 break;
             }

@@ -270,13 +270,14 @@ impl OwnRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed for this test");
-        let url = format!("redis://127.0.0.1:{port}");
+        // Owned at once, so that a panic below still stops it.
+        let own = Self(child, port);
         for _ in 0..200 {
-            if redis::Client::open(url.as_str())
+            if redis::Client::open(own.url())
                 .and_then(|c| c.get_connection())
                 .is_ok()
             {
-                return Self(child, port);
+                return own;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
