@@ -441,7 +441,7 @@ pub async fn a_signed_out_user_gets_no_token_from_another_instances_l1<B: Backen
     let (a, b, stale) = (&apps[0], &apps[1], &apps[2]);
 
     let account = sign_in_user(a, &idps[0], &tenant, uid, "at-of-the-user", true).await;
-    let partition = account.home_account_id.clone();
+    let partition = account.home_account_id().to_owned();
     for store in &stores[1..] {
         read_into_l1::<B>(store, &partition).await;
     }
