@@ -34,6 +34,17 @@ if ! pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then
   pg_isready -q -d "$DATABASE_URL" || { echo "PostgreSQL is not reachable at $DATABASE_URL" >&2; exit 1; }
 fi
 
+# --- Redis Cluster and PgBouncer (storage tests) -----------------------------
+# A cluster of 3 masters and 3 replicas on 127.0.0.1:7100-7105 and PgBouncer in
+# transaction mode on 127.0.0.1:6433, in front of DATABASE_URL's server; a stale
+# run's servers are stopped first, and these are stopped when this script exits.
+bash scripts/test-servers.sh start
+trap 'bash "$root/scripts/test-servers.sh" stop' EXIT
+export REDIS_CLUSTER_NODES="redis://127.0.0.1:7100,redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103,redis://127.0.0.1:7104,redis://127.0.0.1:7105"
+# DATABASE_URL with PgBouncer's address (same user and database).
+PGBOUNCER_URL="$(printf '%s' "$DATABASE_URL" | sed -E 's#^(postgres(ql)?://([^@/]*@)?)[^/]*/#\1127.0.0.1:6433/#')"
+export PGBOUNCER_URL
+
 # --- MSAL Python (interop) ---------------------------------------------------
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import msal, msal_extensions' 2>/dev/null; then
   log "creating .venv with msal and msal-extensions"

@@ -34,9 +34,13 @@
 //!   hide it).
 //!
 //! # Consistency
-//! An L1 copy can be as old as the L1's own limits allow (set a
+//! Without an invalidation listener ([`Layered::new`]), an L1 copy can be as
+//! old as the L1's own limits allow (set a
 //! [`time_to_live`](msal::storage::MemoryStoreBuilder::time_to_live) on it
-//! when several instances share L2). Writes made while L2 was down live only
+//! when several instances share L2). With one ([`Layered::with_listener`]),
+//! another instance's change drops this instance's copy a message later, and
+//! a lost listener connection empties L1 (see [`coherence`](crate::coherence)
+//! for the exact rules). Writes made while L2 was down live only
 //! in L1; when L2 returns it still holds what it held before the outage. The
 //! delete of an unreadable value is not conditional: a good value another
 //! instance wrote in between is lost too, which costs one token request.
@@ -48,6 +52,7 @@ use msal::clock::{Clock, SystemClock};
 use msal::http::BoxFuture;
 use msal::storage::{CacheStore, MemoryStore, SaveHint, StorageError, StorageErrorKind};
 
+use crate::coherence::{InvalidationListener, InvalidationStatus, Listening};
 use crate::crypto::{Cipher, EncryptionKey};
 use crate::health::Health;
 use crate::time::clamp_expiry;
@@ -187,6 +192,12 @@ impl LayerConfig {
         self
     }
 
+    /// Whether an [`l1`](Self::l1) is configured (a backend starts an
+    /// invalidation listener only then).
+    pub fn has_l1(&self) -> bool {
+        self.l1.is_some()
+    }
+
     /// The configured [`operation_timeout`](Self::operation_timeout), for a
     /// backend that sizes its own waits (a pool's acquire timeout) below it.
     pub fn get_operation_timeout(&self) -> Duration {
@@ -243,6 +254,8 @@ struct Inner<B> {
     health: Health,
     operation_timeout: Duration,
     fail_open: bool,
+    /// With an L1 and an invalidation listener: keeps L1 coherent.
+    listening: Option<Listening>,
 }
 
 /// An L1 + L2 [`CacheStore`] over a [`RemoteBackend`]. Cheap to clone.
@@ -270,9 +283,37 @@ impl<B: RemoteBackend> std::fmt::Debug for Layered<B> {
 }
 
 impl<B: RemoteBackend> Layered<B> {
-    /// Layers `config` over `backend`.
+    /// Layers `config` over `backend`. Its L1, if any, keeps what it read
+    /// until its own limits drop it (no invalidation from other instances;
+    /// see [`with_listener`](Self::with_listener)).
     pub fn new(backend: B, config: LayerConfig) -> Self {
+        Self::build(backend, config, None)
+    }
+
+    /// Layers `config` over `backend`, with `listener` keeping the L1
+    /// coherent with other instances (see [`coherence`](crate::coherence)).
+    /// Without an L1 in `config` the listener is not used. It is spawned
+    /// on the Tokio runtime of the store's first call. `connection_name`
+    /// is the name its connections carry on the server.
+    pub fn with_listener(
+        backend: B,
+        config: LayerConfig,
+        listener: Box<dyn InvalidationListener>,
+        connection_name: String,
+    ) -> Self {
+        Self::build(backend, config, Some((listener, connection_name)))
+    }
+
+    fn build(
+        backend: B,
+        config: LayerConfig,
+        listener: Option<(Box<dyn InvalidationListener>, String)>,
+    ) -> Self {
         let health = Health::new(backend.name(), config.retry_interval);
+        let listening = match (&config.l1, listener) {
+            (Some(l1), Some((listener, name))) => Some(Listening::new(l1.clone(), listener, name)),
+            _ => None,
+        };
         Self {
             inner: Arc::new(Inner {
                 cipher: config
@@ -285,6 +326,7 @@ impl<B: RemoteBackend> Layered<B> {
                 health,
                 operation_timeout: config.operation_timeout,
                 fail_open: config.fail_open,
+                listening,
             }),
         }
     }
@@ -308,6 +350,12 @@ impl<B: RemoteBackend> Layered<B> {
     /// call until a successful one).
     pub fn is_available(&self) -> bool {
         self.inner.health.is_up()
+    }
+
+    /// The state of the L1 invalidation listener; `None` when there is none
+    /// (no L1, or invalidation off).
+    pub fn invalidation_status(&self) -> Option<InvalidationStatus> {
+        self.inner.listening.as_ref().map(|l| l.coherence.status())
     }
 }
 
@@ -361,12 +409,30 @@ impl<B: RemoteBackend> Inner<B> {
         )
     }
 
+    /// Starts the invalidation listener on the first call.
+    fn start_listening(&self) {
+        if let Some(listening) = &self.listening {
+            listening.start();
+        }
+    }
+
+    /// A local save or removal of `key`, for reads in flight.
+    fn local_change(&self, key: &str) {
+        if let Some(listening) = &self.listening {
+            listening.coherence.local_change(key);
+        }
+    }
+
     async fn load(&self, key: String) -> Result<Option<Vec<u8>>, StorageError> {
+        self.start_listening();
         if let Some(l1) = &self.l1 {
             if let Some(doc) = l1.load(&key).await? {
                 return Ok(Some(doc));
             }
         }
+        // Taken before the read: what it returns goes into L1 only if no
+        // invalidation of `key` arrived meanwhile.
+        let ticket = self.listening.as_ref().map(|l| l.coherence.ticket(&key));
         let now = self.clock.now();
         if !self.health.should_try(now) {
             return self.degrade(self.skipped(), None);
@@ -393,7 +459,11 @@ impl<B: RemoteBackend> Inner<B> {
             },
             None => stored.value,
         };
-        if let Some(l1) = &self.l1 {
+        let fill = match (&self.listening, ticket) {
+            (Some(listening), Some(ticket)) => listening.coherence.may_fill(ticket),
+            _ => true,
+        };
+        if let (Some(l1), true) = (&self.l1, fill) {
             l1.save(&key, doc.clone(), SaveHint::expiring_at(stored.expires_at))
                 .await?;
         }
@@ -426,6 +496,8 @@ impl<B: RemoteBackend> Inner<B> {
     }
 
     async fn save(&self, key: String, doc: Vec<u8>, hint: SaveHint) -> Result<(), StorageError> {
+        self.start_listening();
+        self.local_change(&key);
         let now = self.clock.now();
         if hint.expires_at.is_some_and(|at| at <= now) {
             // Nothing usable left: the partition goes away everywhere.
@@ -459,6 +531,8 @@ impl<B: RemoteBackend> Inner<B> {
     }
 
     async fn remove(&self, key: String) -> Result<(), StorageError> {
+        self.start_listening();
+        self.local_change(&key);
         if let Some(l1) = &self.l1 {
             l1.remove(&key).await?;
         }

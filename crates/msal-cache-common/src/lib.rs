@@ -6,6 +6,8 @@
 //!   front of a shared [`RemoteBackend`], configured by [`LayerConfig`];
 //! - [`crypto`]: AES-256-GCM encryption of stored values ([`EncryptionKey`]);
 //! - [`Health`]: rides out an unavailable server, logging the outage once;
+//! - [`coherence`]: keeps the L1s of several instances coherent, from an
+//!   [`InvalidationListener`] each backend provides;
 //! - [`time`]: overflow-free expiry arithmetic and the [`MAX_TTL`] cap.
 //!
 //! Why a crate of its own rather than a module of `msal`: the core stays free
@@ -13,11 +15,13 @@
 //! need, and both backends (and any third-party one) share one tested
 //! implementation of the failure policy instead of two copies.
 
+pub mod coherence;
 pub mod crypto;
 pub mod health;
 pub mod layered;
 pub mod time;
 
+pub use coherence::{InvalidationListener, InvalidationSink, InvalidationStatus};
 pub use crypto::{Cipher, EncryptionKey};
 pub use health::Health;
 pub use layered::{

@@ -8,7 +8,7 @@ use msal::http::BoxFuture;
 use msal::storage::{StorageError, StorageErrorKind};
 use msal_cache_common::time::{clamp_expiry, clamp_ttl, saturating_add};
 use msal_cache_common::{RemoteBackend, Stored};
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 /// Rows one purge statement deletes at most: short statements and short
 /// locks, so a large backlog of expired rows never holds up the upserts
@@ -29,7 +29,12 @@ pub(crate) struct Sql {
     get: String,
     put: String,
     delete: String,
+    /// `put` and `delete` that also announce the partition (`pg_notify($4|$2, $5|$3)`).
+    put_notify: String,
+    delete_notify: String,
     purge: String,
+    /// The `LISTEN`/`NOTIFY` channel of this table.
+    pub(crate) channel: String,
 }
 
 impl Sql {
@@ -66,6 +71,18 @@ impl Sql {
                  updated_at = EXCLUDED.updated_at"
             ),
             delete: format!("DELETE FROM {t} WHERE key = $1"),
+            // A data-modifying WITH runs whether or not the query reads it;
+            // the notification goes out when the statement commits.
+            put_notify: format!(
+                "WITH w AS (INSERT INTO {t} (key, value, expires_at, updated_at) \
+                 VALUES ($1, $2, to_timestamp($3::float8), now()) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 updated_at = EXCLUDED.updated_at) SELECT pg_notify($4, $5)"
+            ),
+            delete_notify: format!(
+                "WITH d AS (DELETE FROM {t} WHERE key = $1) SELECT pg_notify($2, $3)"
+            ),
+            channel: channel_name(schema, table),
             purge: format!(
                 "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM {t} \
                  WHERE expires_at <= to_timestamp($1::float8) LIMIT $2)"
@@ -75,6 +92,62 @@ impl Sql {
             index,
         }
     }
+}
+
+/// The channel of `schema.table`: `msal_cache:<schema>.<table>`, or a hash
+/// of it where that passes PostgreSQL's 63-byte limit on names.
+pub(crate) fn channel_name(schema: &str, table: &str) -> String {
+    let full = format!("msal_cache:{schema}.{table}");
+    if full.len() <= 63 {
+        return full;
+    }
+    // FNV-1a: stable across processes and versions, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in full.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("msal_cache:{h:016x}")
+}
+
+/// What a write announces on the channel: `<instance> <partition>`, or just
+/// `<instance>` ("everything") for a partition key too long for a
+/// notification payload (8,000 bytes).
+pub(crate) fn payload(instance: &str, partition: &str) -> String {
+    if partition.len() > 7_900 {
+        instance.to_owned()
+    } else {
+        format!("{instance} {partition}")
+    }
+}
+
+/// Runs one statement on one connection of `pool`: behind a transaction
+/// pooler, inside a transaction of its own (so that the statement's parse
+/// and execution reach the same server connection), else on a pooled
+/// connection as it is.
+pub(crate) async fn unit<T, F>(pool: &PgPool, pooler: bool, statement: F) -> Result<T, sqlx::Error>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+{
+    if pooler {
+        let mut tx = pool.begin().await?;
+        let out = statement(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    } else {
+        let mut conn = pool.acquire().await?;
+        statement(&mut conn).await
+    }
+}
+
+/// `sql` as a query that, behind a transaction pooler, is not kept as a
+/// named prepared statement (it would live on a server connection other
+/// clients get next).
+fn statement(
+    sql: &str,
+    pooler: bool,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql).persistent(!pooler)
 }
 
 /// PostgreSQL as a [`RemoteBackend`].
@@ -90,14 +163,20 @@ pub(crate) struct PostgresBackend {
     next_purge: Mutex<SystemTime>,
     /// Set while a background purge runs, so that saves start at most one.
     purging: Arc<AtomicBool>,
+    /// Behind a transaction pooler (PgBouncer `pool_mode = transaction`).
+    pooler: bool,
+    /// This instance's id in notifications; `None`: writes do not notify.
+    notify_as: Option<String>,
 }
 
 /// The settings of a [`PostgresBackend`] besides its pool and statements.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) create_on_demand: bool,
     pub(crate) purge_interval: Option<Duration>,
     pub(crate) default_ttl: Option<Duration>,
+    pub(crate) pooler: bool,
+    pub(crate) notify_as: Option<String>,
 }
 
 fn unix_secs(t: SystemTime) -> f64 {
@@ -158,15 +237,26 @@ pub(crate) fn storage_error(e: sqlx::Error) -> StorageError {
 }
 
 /// Deletes rows expired at `now`, [`PURGE_BATCH`] at a time; returns how many.
-async fn purge(pool: &PgPool, sql: &Sql, now: SystemTime) -> Result<u64, sqlx::Error> {
+async fn purge(
+    pool: &PgPool,
+    sql: &Arc<Sql>,
+    now: SystemTime,
+    pooler: bool,
+) -> Result<u64, sqlx::Error> {
     let mut total = 0u64;
     loop {
-        let done = match sqlx::query(&sql.purge)
-            .bind(unix_secs(now))
-            .bind(PURGE_BATCH)
-            .execute(pool)
-            .await
-        {
+        let sql = sql.clone();
+        let done = unit(pool, pooler, move |c| {
+            Box::pin(async move {
+                statement(&sql.purge, pooler)
+                    .bind(unix_secs(now))
+                    .bind(PURGE_BATCH)
+                    .execute(c)
+                    .await
+            })
+        })
+        .await;
+        let done = match done {
             Ok(done) => done.rows_affected(),
             Err(e) if is_missing_relation(&e) => 0, // no table, nothing expired
             Err(e) => return Err(e),
@@ -207,6 +297,8 @@ impl PostgresBackend {
             default_ttl: options.default_ttl,
             next_purge: Mutex::new(UNIX_EPOCH),
             purging: Arc::new(AtomicBool::new(false)),
+            pooler: options.pooler,
+            notify_as: options.notify_as,
         }
     }
 
@@ -229,12 +321,13 @@ impl PostgresBackend {
     }
 
     /// Reads the catalogs (readable by every role) for what exists.
-    async fn present(&self, db: impl PgExecutor<'_>) -> Result<Present, StorageError> {
+    async fn present(&self, c: &mut PgConnection) -> Result<Present, StorageError> {
         let (schema, table, index): (bool, bool, bool) = sqlx::query_as(&self.sql.present)
+            .persistent(!self.pooler)
             .bind(&self.sql.schema)
             .bind(&self.sql.table)
             .bind(&self.sql.index)
-            .fetch_one(db)
+            .fetch_one(c)
             .await
             .map_err(|e| self.error(e))?;
         Ok(Present {
@@ -251,17 +344,20 @@ impl PostgresBackend {
     /// lacks when a migration made both. Serialized by an advisory lock so
     /// that instances starting together do not trip on each other.
     pub(crate) async fn ensure_schema(&self) -> Result<(), StorageError> {
-        let present = self.present(&self.pool).await?;
-        if present.schema && present.table && present.index {
-            return Ok(());
-        }
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('msal-cache-postgres schema'))")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
+        let present = self.present(&mut tx).await?;
+        if present.schema && present.table && present.index {
+            return tx.commit().await.map_err(|e| self.error(e));
+        }
+        statement(
+            "SELECT pg_advisory_xact_lock(hashtext('msal-cache-postgres schema'))",
+            self.pooler,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         // Again under the lock: another instance may just have made them.
-        let present = self.present(&mut *tx).await?;
+        let present = self.present(&mut tx).await?;
         if !present.schema {
             self.execute(&mut tx, &self.sql.create_schema).await?;
         }
@@ -272,7 +368,10 @@ impl PostgresBackend {
             // Someone else's table (a migration's): only its owner may add
             // the index, and the store works without it (purges are slower).
             self.execute(&mut tx, "SAVEPOINT msal_index").await?;
-            if let Err(e) = sqlx::query(&self.sql.create_index).execute(&mut *tx).await {
+            if let Err(e) = statement(&self.sql.create_index, self.pooler)
+                .execute(&mut *tx)
+                .await
+            {
                 tracing::debug!(error = %e, "could not add the expiry index to the token cache table");
                 self.execute(&mut tx, "ROLLBACK TO SAVEPOINT msal_index")
                     .await?;
@@ -284,9 +383,9 @@ impl PostgresBackend {
     async fn execute(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        statement: &str,
+        sql: &str,
     ) -> Result<(), StorageError> {
-        sqlx::query(statement)
+        statement(sql, self.pooler)
             .execute(&mut **tx)
             .await
             .map(drop)
@@ -295,7 +394,7 @@ impl PostgresBackend {
 
     /// Deletes rows expired at `now`, in batches; returns how many.
     pub(crate) async fn purge_expired(&self, now: SystemTime) -> Result<u64, StorageError> {
-        purge(&self.pool, &self.sql, now)
+        purge(&self.pool, &self.sql, now, self.pooler)
             .await
             .map_err(|e| self.error(e))
     }
@@ -342,10 +441,10 @@ impl PostgresBackend {
             *next = saturating_add(now, interval);
         }
         let running = PurgeRunning(self.purging.clone());
-        let (pool, sql) = (self.pool.clone(), self.sql.clone());
+        let (pool, sql, pooler) = (self.pool.clone(), self.sql.clone(), self.pooler);
         runtime.spawn(async move {
             let _running = running;
-            match purge(&pool, &sql, now).await {
+            match purge(&pool, &sql, now, pooler).await {
                 Ok(n) => tracing::debug!(rows = n, "purged expired token cache rows"),
                 Err(e) => tracing::debug!(error = %e, "purging expired token cache rows failed"),
             }
@@ -366,12 +465,19 @@ impl RemoteBackend for PostgresBackend {
         let key = key.to_owned();
         Box::pin(async move {
             let now = unix_secs(now);
+            let pooler = self.pooler;
             let row = self
                 .with_table(|| {
-                    sqlx::query(&self.sql.get)
-                        .bind(&key)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
+                    let (sql, key) = (self.sql.clone(), key.clone());
+                    unit(&self.pool, pooler, move |c| {
+                        Box::pin(async move {
+                            statement(&sql.get, pooler)
+                                .bind(key)
+                                .bind(now)
+                                .fetch_optional(c)
+                                .await
+                        })
+                    })
                 })
                 .await;
             let row = match row {
@@ -405,14 +511,27 @@ impl RemoteBackend for PostgresBackend {
                     .map(|ttl| saturating_add(now, clamp_ttl(ttl)))
             })
             .map(|at| clamp_expiry(at, now));
+        let value = Arc::new(value);
         Box::pin(async move {
             let expires = expires_at.map(unix_secs);
+            let pooler = self.pooler;
             self.with_table(|| {
-                sqlx::query(&self.sql.put)
-                    .bind(&key)
-                    .bind(&value)
-                    .bind(expires)
-                    .execute(&self.pool)
+                let (sql, key, value) = (self.sql.clone(), key.clone(), value.clone());
+                let notify = self.notify_as.as_ref().map(|id| payload(id, &key));
+                unit(&self.pool, pooler, move |c| {
+                    Box::pin(async move {
+                        let query = match &notify {
+                            None => statement(&sql.put, pooler),
+                            Some(_) => statement(&sql.put_notify, pooler),
+                        };
+                        let query = query.bind(&key).bind(value.as_slice()).bind(expires);
+                        let query = match &notify {
+                            None => query,
+                            Some(payload) => query.bind(&sql.channel).bind(payload),
+                        };
+                        query.execute(c).await
+                    })
+                })
             })
             .await?;
             self.purge_in_background_if_due(now);
@@ -423,11 +542,25 @@ impl RemoteBackend for PostgresBackend {
     fn delete(&self, key: &str) -> BoxFuture<'_, Result<(), StorageError>> {
         let key = key.to_owned();
         Box::pin(async move {
-            match sqlx::query(&self.sql.delete)
-                .bind(&key)
-                .execute(&self.pool)
-                .await
-            {
+            let (sql, pooler) = (self.sql.clone(), self.pooler);
+            let notify = self.notify_as.as_ref().map(|id| payload(id, &key));
+            let done = unit(&self.pool, pooler, move |c| {
+                Box::pin(async move {
+                    match &notify {
+                        None => statement(&sql.delete, pooler).bind(&key).execute(c).await,
+                        Some(payload) => {
+                            statement(&sql.delete_notify, pooler)
+                                .bind(&key)
+                                .bind(&sql.channel)
+                                .bind(payload)
+                                .execute(c)
+                                .await
+                        }
+                    }
+                })
+            })
+            .await;
+            match done {
                 Ok(_) => Ok(()),
                 Err(e) if is_missing_relation(&e) => Ok(()), // no table, nothing to delete
                 Err(e) => Err(self.error(e)),
@@ -457,5 +590,18 @@ mod tests {
         assert!(sql.create_schema.contains("\"s1\""));
         assert!(sql.create_index.contains("\"T_expires_at\""));
         assert!(sql.purge.contains("LIMIT $2"));
+        assert!(sql.put_notify.contains("pg_notify($4, $5)"));
+        assert_eq!(sql.channel, "msal_cache:s1.T");
+    }
+
+    #[test]
+    fn channels_fit_postgres_names_and_payloads_fit_notifications() {
+        let long = "t".repeat(63);
+        let channel = channel_name(&long, &long);
+        assert!(channel.len() <= 63, "{channel}");
+        assert_eq!(channel, channel_name(&long, &long), "stable");
+        assert_ne!(channel, channel_name(&long, "other"));
+        assert_eq!(payload("abc", "uid.utid"), "abc uid.utid");
+        assert_eq!(payload("abc", &"k".repeat(8_000)), "abc");
     }
 }

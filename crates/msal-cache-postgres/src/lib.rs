@@ -22,9 +22,14 @@
 //! Partitions holding refresh tokens have no expiry of their own: web APIs
 //! and web apps should set [`default_ttl`](PostgresStoreBuilder::default_ttl).
 //!
-//! Like the Redis store it takes an optional in-memory L1, optional
-//! encryption of values (with previous keys for rotation), and rides out an
-//! unavailable database: calls go on with L1 (or as misses, so the app asks
+//! Like the Redis store it takes an optional in-memory L1, kept coherent
+//! across instances by default (each write sends `pg_notify` on the table's
+//! channel, a store with an L1 listens on a connection of its own: see
+//! [`invalidation`](PostgresStoreBuilder::invalidation)), works behind a
+//! transaction pooler such as PgBouncer
+//! ([`behind_transaction_pooler`](PostgresStoreBuilder::behind_transaction_pooler)),
+//! takes optional encryption of values (with previous keys for rotation), and
+//! rides out an unavailable database: calls go on with L1 (or as misses, so the app asks
 //! the identity provider), the outage is logged once at warn and its end
 //! once at info. A pool with every connection busy is a miss for that call,
 //! not an outage; a refused login is an error; a value that cannot be read
@@ -46,17 +51,20 @@
 //! ```
 
 mod backend;
+mod invalidation;
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use msal::storage::{MemoryStore, StorageError, StorageErrorKind};
-pub use msal_cache_common::{EncryptionKey, RemoteBackend};
+pub use msal_cache_common::{EncryptionKey, InvalidationStatus, RemoteBackend};
 use msal_cache_common::{LayerConfig, Layered};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::backend::{Options, PostgresBackend, Sql};
+use crate::invalidation::PgInvalidationListener;
 
 /// The schema used unless [`PostgresStoreBuilder::schema`] says otherwise.
 pub const DEFAULT_SCHEMA: &str = "public";
@@ -155,6 +163,19 @@ impl PostgresStore {
     pub fn is_available(&self) -> bool {
         self.layered.is_available()
     }
+
+    /// The state of the L1 invalidation listener (`None` without an L1 or
+    /// with invalidation off). It starts with the store's first call; its
+    /// connection's `application_name` is
+    /// [`InvalidationStatus::connection_name`].
+    pub fn invalidation_status(&self) -> Option<InvalidationStatus> {
+        self.layered.invalidation_status()
+    }
+
+    /// The `LISTEN`/`NOTIFY` channel of this store's table.
+    pub fn channel(&self) -> String {
+        backend::channel_name(&self.schema, &self.table)
+    }
 }
 
 msal_cache_common::layered_cache_store!(PostgresStore);
@@ -170,6 +191,9 @@ pub struct PostgresStoreBuilder {
     purge_interval: Option<Duration>,
     default_ttl: Option<Duration>,
     max_connections: u32,
+    invalidation: bool,
+    listen_url: Option<String>,
+    pooler: bool,
     layers: LayerConfig,
 }
 
@@ -182,6 +206,9 @@ impl std::fmt::Debug for PostgresStoreBuilder {
             .field("purge_interval", &self.purge_interval)
             .field("default_ttl", &self.default_ttl)
             .field("max_connections", &self.max_connections)
+            .field("invalidation", &self.invalidation)
+            .field("listen_url", &self.listen_url.as_ref().map(|_| "set"))
+            .field("behind_transaction_pooler", &self.pooler)
             .field("layers", &self.layers)
             .finish_non_exhaustive()
     }
@@ -211,6 +238,9 @@ impl PostgresStoreBuilder {
             purge_interval: Some(DEFAULT_PURGE_INTERVAL),
             default_ttl: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            invalidation: true,
+            listen_url: None,
+            pooler: false,
             layers: LayerConfig::default(),
         }
     }
@@ -276,14 +306,54 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// Whether L1s stay coherent across instances (default `true`): every
+    /// write and removal sends a notification on the table's channel
+    /// (`pg_notify` in the same statement, so it goes out when the write
+    /// commits), and a store with an [`l1`](Self::l1) listens on a
+    /// dedicated connection and drops the partitions other instances
+    /// changed. While that connection is down, L1 is emptied and keeps only
+    /// this instance's own saves (see [`msal_cache_common::coherence`]).
+    /// Turn it off only on every instance of a fleet: one that does not
+    /// notify leaves the others' L1s stale.
+    pub fn invalidation(mut self, on: bool) -> Self {
+        self.invalidation = on;
+        self
+    }
+
+    /// The database URL the `LISTEN` connection uses (default: the store's
+    /// URL, or the connect options of the pool given to
+    /// [`with_pool`](PostgresStore::with_pool)). Behind a transaction pooler
+    /// it must reach PostgreSQL directly (or through a session-mode pool):
+    /// a `LISTEN` does not survive the end of a transaction there.
+    pub fn listen_url(mut self, url: impl Into<String>) -> Self {
+        self.listen_url = Some(url.into());
+        self
+    }
+
+    /// Whether the URL or pool goes through a transaction pooler (PgBouncer
+    /// with `pool_mode = transaction`, and other poolers that hand a server
+    /// connection to a client for one transaction only). Then every
+    /// statement runs in a transaction of its own and none is kept as a
+    /// prepared statement (a pool built from the URL also sets
+    /// `statement_cache_capacity(0)` and sends no `extra_float_digits`,
+    /// which PgBouncer refuses unless told to ignore it). With an L1, give
+    /// a [`listen_url`](Self::listen_url) that reaches PostgreSQL directly.
+    /// Default `false`.
+    pub fn behind_transaction_pooler(mut self, pooler: bool) -> Self {
+        self.pooler = pooler;
+        self
+    }
+
     msal_cache_common::layer_setters!("the database");
 
     /// Builds the store. No connection is made yet.
     ///
     /// # Errors
     /// [`StorageErrorKind::Other`] for a URL that is not a PostgreSQL URL
-    /// (the message does not repeat it: it may hold a password) or a schema
-    /// or table name that is not a plain identifier.
+    /// (the message does not repeat it: it may hold a password), a schema
+    /// or table name that is not a plain identifier, or an L1 with
+    /// invalidation behind a transaction pooler without a
+    /// [`listen_url`](Self::listen_url).
     pub fn build(self) -> Result<PostgresStore, StorageError> {
         for (what, name) in [("schema", &self.schema), ("table", &self.table)] {
             if !is_identifier(name) {
@@ -295,38 +365,73 @@ impl PostgresStoreBuilder {
                 ));
             }
         }
-        let pool = match self.connection {
-            Connection::Pool(pool) => pool,
-            Connection::Url(url) if !is_postgres_url(&url) => {
-                return Err(StorageError::new(
-                    StorageErrorKind::Other,
-                    "invalid PostgreSQL URL",
-                ));
+        let invalid_url = || StorageError::new(StorageErrorKind::Other, "invalid PostgreSQL URL");
+        let parse = |url: &str| {
+            if !is_postgres_url(url) {
+                return Err(invalid_url());
             }
-            Connection::Url(url) => PgPoolOptions::new()
-                .max_connections(self.max_connections)
-                // Short, and inside the operation timeout: the store has its
-                // own outage policy, and an acquire that outlives the
-                // operation timeout would turn a busy pool into an "outage".
-                .acquire_timeout(
-                    DEFAULT_ACQUIRE_TIMEOUT.min(self.layers.get_operation_timeout() / 2),
-                )
-                .connect_lazy(&url)
-                .map_err(|_| {
-                    StorageError::new(StorageErrorKind::Other, "invalid PostgreSQL URL")
-                })?,
+            PgConnectOptions::from_str(url).map_err(|_| invalid_url())
         };
+        let listen_options = self.listen_url.as_deref().map(parse).transpose()?;
+        let (pool, own_options) = match self.connection {
+            Connection::Pool(pool) => {
+                let options = (*pool.connect_options()).clone();
+                (pool, options)
+            }
+            Connection::Url(url) => {
+                let mut options = parse(&url)?;
+                if self.pooler {
+                    options = options.statement_cache_capacity(0).extra_float_digits(None);
+                }
+                let pool = PgPoolOptions::new()
+                    .max_connections(self.max_connections)
+                    // Short, and inside the operation timeout: the store has its
+                    // own outage policy, and an acquire that outlives the
+                    // operation timeout would turn a busy pool into an "outage".
+                    .acquire_timeout(
+                        DEFAULT_ACQUIRE_TIMEOUT.min(self.layers.get_operation_timeout() / 2),
+                    )
+                    .connect_lazy_with(options.clone());
+                (pool, options)
+            }
+        };
+        let sql = Sql::new(&self.schema, &self.table);
+        let channel = sql.channel.clone();
+        let instance = invalidation::instance_id();
         let backend = PostgresBackend::new(
             pool,
-            Sql::new(&self.schema, &self.table),
+            sql,
             Options {
                 create_on_demand: self.create_on_demand,
                 purge_interval: self.purge_interval,
                 default_ttl: self.default_ttl,
+                pooler: self.pooler,
+                notify_as: self.invalidation.then(|| instance.clone()),
             },
         );
+        let layered = if self.invalidation && self.layers.has_l1() {
+            let options = match listen_options {
+                Some(options) => options,
+                None if self.pooler => {
+                    return Err(StorageError::new(
+                        StorageErrorKind::Other,
+                        "behind a transaction pooler, an L1's LISTEN connection needs a direct listen_url (or invalidation(false))",
+                    ));
+                }
+                None => own_options,
+            };
+            let name = format!("msal-l1-{instance}");
+            let listener = PgInvalidationListener {
+                options: options.application_name(&name),
+                channel,
+                instance,
+            };
+            Layered::with_listener(backend, self.layers, Box::new(listener), name)
+        } else {
+            Layered::new(backend, self.layers)
+        };
         Ok(PostgresStore {
-            layered: Layered::new(backend, self.layers),
+            layered,
             schema: self.schema.into(),
             table: self.table.into(),
         })

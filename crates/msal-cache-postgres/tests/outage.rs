@@ -15,6 +15,8 @@ use msal_test_support::{LogCapture, TcpProxy};
 
 const RETRY: Duration = Duration::from_secs(5);
 
+use msal_test_support::store_contract::eventually;
+
 fn via(proxy: &TcpProxy, schema: &Schema, clock: &Arc<ManualClock>) -> PostgresStoreBuilder {
     PostgresStore::builder(database_url_via(proxy.addr()))
         .schema(&schema.0)
@@ -56,7 +58,13 @@ async fn a_cut_database_is_ridden_out_with_l1_logged_once_and_recovered() {
     let _guard = logs.set_default();
     let (schema, clock) = (Schema::new(), clock());
     let proxy = TcpProxy::start(db_addr()).await;
-    let store = via(&proxy, &schema, &clock).l1(l1(&clock)).build().unwrap();
+    // Without invalidation, L1 keeps serving what it held before the outage
+    // (see the next test for the default).
+    let store = via(&proxy, &schema, &clock)
+        .l1(l1(&clock))
+        .invalidation(false)
+        .build()
+        .unwrap();
     store
         .save("before", b"saved-before".to_vec(), SaveHint::default())
         .await
@@ -116,6 +124,73 @@ async fn a_cut_database_is_ridden_out_with_l1_logged_once_and_recovered() {
     assert!(
         !text.contains("saved-before") && !text.contains("during-"),
         "no values or keys logged: {text}"
+    );
+}
+
+#[tokio::test]
+async fn with_invalidation_an_outage_empties_l1_which_then_serves_only_own_saves() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let (schema, clock) = (Schema::new(), clock());
+    let proxy = TcpProxy::start(db_addr()).await;
+    // The LISTEN connection goes through the proxy too.
+    let store = via(&proxy, &schema, &clock).l1(l1(&clock)).build().unwrap();
+    store
+        .save("before", b"saved-before".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    eventually("the listener connects", || async {
+        store.invalidation_status().unwrap().connected
+    })
+    .await;
+    eventually("a read is kept in L1", || async {
+        store.load("before").await.unwrap();
+        store.l1().unwrap().load("before").await.unwrap().is_some()
+    })
+    .await;
+
+    proxy.cut();
+    eventually("the listener notices the cut", || async {
+        !store.invalidation_status().unwrap().connected
+    })
+    .await;
+    assert_eq!(
+        store.load("before").await.unwrap(),
+        None,
+        "a miss: the app asks the IdP"
+    );
+    store
+        .save("during", b"own".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load("during").await.unwrap().as_deref(),
+        Some(&b"own"[..]),
+        "this instance's own save is served from L1"
+    );
+    assert!(!store.is_available());
+
+    proxy.restore();
+    probe_until_available(&store, &clock).await;
+    eventually("the listener reconnects", || async {
+        store.invalidation_status().unwrap().connected
+    })
+    .await;
+    assert_eq!(
+        store.l1().unwrap().load("during").await.unwrap(),
+        None,
+        "emptied again once the listener is back"
+    );
+    assert_eq!(
+        store.load("before").await.unwrap().as_deref(),
+        Some(&b"saved-before"[..])
+    );
+    assert_eq!(store.invalidation_status().unwrap().lost, 1);
+    let text = logs.contents();
+    assert_eq!(
+        text.matches("invalidation connection lost").count(),
+        1,
+        "{text}"
     );
 }
 

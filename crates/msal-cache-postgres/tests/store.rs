@@ -504,7 +504,13 @@ async fn saving_an_already_expired_partition_deletes_its_row() {
 async fn l1_reads_through_with_the_row_expiry_then_serves_hits_alone() {
     let (schema, clock) = (Schema::new(), clock());
     let plain = builder(&schema, &clock).build().unwrap();
-    let layered = builder(&schema, &clock).l1(l1(&clock)).build().unwrap();
+    // Invalidation off: L1 keeps its copy through a change behind its back
+    // (the contract tests, tests/contract.rs, cover the default).
+    let layered = builder(&schema, &clock)
+        .l1(l1(&clock))
+        .invalidation(false)
+        .build()
+        .unwrap();
     plain
         .save(
             "p",
@@ -765,4 +771,55 @@ async fn a_key_postgres_cannot_store_is_an_error_not_an_outage() {
         .await
         .unwrap();
     assert!(store.load("uid.utid").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn writes_and_removals_notify_the_tables_channel_unless_invalidation_is_off() {
+    let (schema, clock) = (Schema::new(), clock());
+    let store = builder(&schema, &clock).build().unwrap();
+    let quiet = builder(&schema, &clock)
+        .invalidation(false)
+        .build()
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    // The test schema's name is long: the channel is a hash of it.
+    assert!(store.channel().starts_with("msal_cache:") && store.channel().len() <= 63);
+    let short = PostgresStore::builder(database_url()).build().unwrap();
+    assert_eq!(
+        short.channel(),
+        format!("msal_cache:public.{DEFAULT_TABLE}")
+    );
+    let mut listener = sqlx::postgres::PgListener::connect(&database_url())
+        .await
+        .unwrap();
+    listener.listen(&store.channel()).await.unwrap();
+    quiet
+        .save("silent", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    store
+        .save("uid.utid", b"x".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    store.remove("uid.utid").await.unwrap();
+    let mut payloads = Vec::new();
+    for _ in 0..2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("a notification")
+            .unwrap();
+        payloads.push(n.payload().to_owned());
+    }
+    for payload in &payloads {
+        let (instance, partition) = payload.split_once(' ').expect("<instance> <partition>");
+        assert_eq!(instance.len(), 16, "{payload}");
+        assert_eq!(partition, "uid.utid", "{payload}");
+    }
+    assert_eq!(payloads[0], payloads[1], "one writer, one partition");
+    // Nothing else came (the quiet store's save sent nothing).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener.recv())
+            .await
+            .is_err()
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use msal::clock::ManualClock;
 use msal::storage::{CacheStore, SaveHint, StorageErrorKind};
-use msal_cache_redis::{RedisStore, RedisStoreBuilder};
+use msal_cache_redis::{Invalidation, RedisStore, RedisStoreBuilder};
 use msal_test_support::{LogCapture, TcpProxy};
 
 const RETRY: Duration = Duration::from_secs(5);
@@ -49,8 +49,11 @@ async fn a_cut_redis_is_ridden_out_with_l1_logged_once_and_recovered() {
     let _guard = logs.set_default();
     let (prefix, clock) = (Prefix::new(), clock());
     let proxy = TcpProxy::start(redis_addr()).await;
+    // Without invalidation, L1 keeps serving what it held before the outage
+    // (see the next test for the default).
     let store = via(proxy.addr(), &prefix, &clock)
         .l1(l1(&clock))
+        .invalidation(Invalidation::Off)
         .build()
         .unwrap();
 
@@ -121,6 +124,80 @@ async fn a_cut_redis_is_ridden_out_with_l1_logged_once_and_recovered() {
     assert!(
         !text.contains("saved-before") && !text.contains(&prefix.0),
         "no values or keys logged: {text}"
+    );
+}
+
+#[tokio::test]
+async fn with_invalidation_an_outage_empties_l1_which_then_serves_only_own_saves() {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let (prefix, clock) = (Prefix::new(), clock());
+    let proxy = TcpProxy::start(redis_addr()).await;
+    let store = via(proxy.addr(), &prefix, &clock)
+        .l1(l1(&clock))
+        .build()
+        .unwrap();
+    store
+        .save("before", b"saved-before".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    msal_test_support::store_contract::eventually("the listener connects", || async {
+        store.invalidation_status().unwrap().connected
+    })
+    .await;
+    // Read until the copy is kept (the echo of the save may drop the first one).
+    msal_test_support::store_contract::eventually("a read is kept in L1", || async {
+        store.load("before").await.unwrap();
+        store.l1().unwrap().load("before").await.unwrap().is_some()
+    })
+    .await;
+
+    proxy.cut();
+    // The listener's connection went with the data connection: L1 is
+    // emptied, since another instance may now change "before" unheard.
+    msal_test_support::store_contract::eventually("the listener notices the cut", || async {
+        !store.invalidation_status().unwrap().connected
+    })
+    .await;
+    assert_eq!(
+        store.load("before").await.unwrap(),
+        None,
+        "a miss: the app asks the IdP"
+    );
+    store
+        .save("during", b"own".to_vec(), SaveHint::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load("during").await.unwrap().as_deref(),
+        Some(&b"own"[..]),
+        "this instance's own save is served from L1"
+    );
+    assert!(!store.is_available());
+
+    proxy.restore();
+    probe_until_available(&store, &clock).await;
+    msal_test_support::store_contract::eventually("the listener reconnects", || async {
+        store.invalidation_status().unwrap().connected
+    })
+    .await;
+    assert_eq!(
+        store.l1().unwrap().load("during").await.unwrap(),
+        None,
+        "emptied again once the listener is back (Redis never got the save)"
+    );
+    assert_eq!(
+        store.load("before").await.unwrap().as_deref(),
+        Some(&b"saved-before"[..]),
+        "Redis kept its data"
+    );
+    let status = store.invalidation_status().unwrap();
+    assert_eq!(status.lost, 1);
+    let text = logs.contents();
+    assert_eq!(
+        text.matches("invalidation connection lost").count(),
+        1,
+        "{text}"
     );
 }
 
@@ -265,6 +342,7 @@ async fn a_redis_server_killed_and_restarted_on_its_port() {
     let port = server.port;
     let store = via(format!("127.0.0.1:{port}"), &prefix, &clock)
         .l1(l1(&clock))
+        .invalidation(Invalidation::Off)
         .build()
         .unwrap();
     let plain = via(format!("127.0.0.1:{port}"), &prefix, &clock)

@@ -10,7 +10,7 @@ use msal::clock::Clock;
 use msal::storage::{
     CacheAccess, CacheAccessArgs, CacheStore, SaveHint, StorageErrorKind, StoreAccess,
 };
-use msal_cache_redis::{EncryptionKey, RedisStore};
+use msal_cache_redis::{EncryptionKey, Invalidation, RedisStore};
 use msal_test_support::{FakeHttp, LogCapture};
 
 #[tokio::test]
@@ -109,7 +109,13 @@ async fn expired_partitions_disappear_from_redis() {
 async fn l1_reads_through_with_the_redis_ttl_and_then_serves_hits_alone() {
     let (prefix, clock) = (Prefix::new(), clock());
     let plain = builder(&prefix, &clock).build().unwrap();
-    let layered = builder(&prefix, &clock).l1(l1(&clock)).build().unwrap();
+    // Invalidation off: the L1 copy outlives a change it is not told about
+    // (the next test shows the default).
+    let layered = builder(&prefix, &clock)
+        .l1(l1(&clock))
+        .invalidation(Invalidation::Off)
+        .build()
+        .unwrap();
     let hint = SaveHint::expiring_at(Some(clock.now() + Duration::from_secs(120)));
     plain.save("p", b"from-redis".to_vec(), hint).await.unwrap();
 
@@ -146,6 +152,41 @@ async fn l1_reads_through_with_the_redis_ttl_and_then_serves_hits_alone() {
     layered.remove("q").await.unwrap();
     assert_eq!(get_raw(&layered.redis_key("q")).await, None);
     assert_eq!(layered.l1().unwrap().load("q").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tracking_a_change_by_any_client_drops_the_l1_copy() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let layered = builder(&prefix, &clock).l1(l1(&clock)).build().unwrap();
+    let key = layered.redis_key("p");
+    for (i, change) in ["SET", "DEL", "EXPIRE"].into_iter().enumerate() {
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(format!("v{i}"))
+            .query_async::<()>(&mut raw().await)
+            .await
+            .unwrap();
+        msal_test_support::store_contract::eventually("a read is kept in L1", || async {
+            layered.load("p").await.unwrap();
+            layered.l1().unwrap().load("p").await.unwrap().is_some()
+        })
+        .await;
+        // Another client (redis-cli, a script, Redis' own expiry) changes it.
+        let mut cmd = redis::cmd(change);
+        cmd.arg(&key);
+        match change {
+            "SET" => cmd.arg("changed"),
+            "EXPIRE" => cmd.arg(0),
+            _ => &mut cmd,
+        };
+        cmd.query_async::<()>(&mut raw().await).await.unwrap();
+        msal_test_support::store_contract::eventually("the L1 copy is dropped", || async {
+            layered.l1().unwrap().load("p").await.unwrap().is_none()
+        })
+        .await;
+    }
+    assert_eq!(layered.load("p").await.unwrap(), None);
+    assert!(layered.invalidation_status().unwrap().received >= 3);
 }
 
 #[tokio::test]
@@ -488,4 +529,47 @@ async fn a_bad_url_is_an_error_that_does_not_repeat_it() {
         .build()
         .unwrap();
     assert!(!format!("{store:?}").contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_connection_manager_with_an_l1_needs_a_client_for_the_listener() {
+    let (prefix, clock) = (Prefix::new(), clock());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let manager = || {
+        redis::aio::ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            redis::aio::ConnectionManagerConfig::new(),
+        )
+        .unwrap()
+    };
+    let err = RedisStore::with_manager(manager())
+        .l1(l1(&clock))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Other);
+    assert!(err.to_string().contains("invalidation_client"), "{err}");
+    // Without an L1, or with invalidation off, nothing is needed.
+    RedisStore::with_manager(manager()).build().unwrap();
+    RedisStore::with_manager(manager())
+        .l1(l1(&clock))
+        .invalidation(Invalidation::Off)
+        .build()
+        .unwrap();
+    let store = RedisStore::with_manager(manager())
+        .key_prefix(&prefix.0)
+        .clock(clock.clone())
+        .l1(l1(&clock))
+        .invalidation_client(client.clone())
+        .build()
+        .unwrap();
+    assert!(store.connection_manager().is_some());
+    let _ = store.load("p").await;
+    msal_test_support::store_contract::eventually("the listener connects", || async {
+        store.invalidation_status().unwrap().connected
+    })
+    .await;
+    assert_eq!(
+        store.invalidation_status().unwrap().mechanism,
+        Some("tracking")
+    );
 }

@@ -6,6 +6,7 @@ pub mod fake_http;
 pub mod jwt;
 pub mod log_capture;
 pub mod servers;
+pub mod store_contract;
 pub mod tcp_proxy;
 pub mod test_ca;
 

@@ -20,6 +20,8 @@ struct FakeState {
     hang: AtomicBool,
     refuse: Mutex<Option<StorageErrorKind>>,
     calls: AtomicUsize,
+    /// When set, a get reads the value at once and answers only when notified.
+    gate: Mutex<Option<Arc<tokio::sync::Notify>>>,
 }
 
 impl Fake {
@@ -75,9 +77,14 @@ impl RemoteBackend for Fake {
     ) -> BoxFuture<'_, Result<Option<Stored>, StorageError>> {
         let key = key.to_owned();
         let enter = self.enter();
+        let gate = self.0.gate.lock().unwrap().clone();
         Box::pin(async move {
             enter.await?;
-            Ok(self.raw(&key))
+            let value = self.raw(&key);
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+            Ok(value)
         })
     }
     fn put(
@@ -625,3 +632,5 @@ async fn huge_settings_and_expiries_neither_panic_nor_fail() {
     assert_eq!(store.load("q").await.unwrap(), None);
     assert_eq!(fake.calls(), calls, "never probed again");
 }
+
+mod listener;

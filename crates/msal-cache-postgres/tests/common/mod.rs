@@ -154,3 +154,56 @@ pub fn builder(schema: &Schema, clock: &Arc<ManualClock>) -> PostgresStoreBuilde
 
 #[allow(unused_imports)]
 pub use msal_test_support::confidential::*;
+
+// ---------- PgBouncer in transaction mode (scripts/test-servers.sh starts it) ----------
+
+/// PGBOUNCER_URL, or the PgBouncer `scripts/test-servers.sh` starts in
+/// front of DATABASE_URL's server.
+pub fn pgbouncer_url() -> String {
+    std::env::var("PGBOUNCER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:6433/test".to_owned())
+}
+
+/// Fails with a clear message unless PgBouncer answers.
+pub async fn require_pgbouncer() {
+    let options: sqlx::postgres::PgConnectOptions = pgbouncer_url().parse().unwrap();
+    let options = options.statement_cache_capacity(0).extra_float_digits(None);
+    use sqlx::ConnectOptions;
+    if let Err(e) = options.connect().await {
+        panic!(
+            "PgBouncer must run at {} for these tests (bash scripts/test-servers.sh start): {e}",
+            pgbouncer_url()
+        );
+    }
+}
+
+/// Ends (`pg_terminate_backend`) every session whose application_name is
+/// `name`; returns how many.
+pub async fn terminate_sessions(name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1) t",
+    )
+    .bind(name)
+    .fetch_one(&raw().await)
+    .await
+    .unwrap()
+}
+
+/// The stored value of `partition` in `schema`'s default table.
+pub async fn stored_value(schema: &Schema, partition: &str) -> Option<Vec<u8>> {
+    let sql = format!(
+        "SELECT value FROM \"{}\".msal_token_cache WHERE key = $1",
+        schema.0
+    );
+    match sqlx::query_scalar(&sql)
+        .bind(partition)
+        .fetch_optional(&raw().await)
+        .await
+    {
+        Ok(value) => value,
+        // No table yet: nothing stored.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => None,
+        Err(e) => panic!("{e}"),
+    }
+}
