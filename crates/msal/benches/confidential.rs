@@ -302,7 +302,7 @@ fn main() {
         "confidential client cache hits (release, {} CPU(s) visible)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    // BENCH_ONLY=memory|redis|obo|throughput runs one group.
+    // BENCH_ONLY=memory|hooks|redis|obo|throughput runs one group.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only == group;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -322,7 +322,7 @@ fn main() {
             )
             .await;
         }
-        for n in [1, 10_000].into_iter().filter(|_| run("memory")) {
+        for n in [1, 10_000].into_iter().filter(|_| run("hooks")) {
             let idp = Arc::new(Idp::default());
             let clock = Arc::new(ManualClock::at_unix(NOW));
             let a = app(memory_store_hooks(&clock), &idp, &clock);

@@ -84,15 +84,17 @@ async fn look<F: TokenFlow>(flow: &F) -> Result<Option<Found>> {
 /// # Errors
 /// The cache's and hooks' errors, and the fetch's (unless a token due for
 /// refresh is still valid).
-pub(crate) async fn acquire<F: TokenFlow>(flow: Arc<F>) -> Result<AuthenticationResult> {
+pub(crate) async fn acquire<F: TokenFlow>(flow: F) -> Result<AuthenticationResult> {
     let mut fallback = None;
     if !flow.skip_cache() {
-        match look(&*flow).await? {
+        match look(&flow).await? {
             Some(Found::Fresh(r)) => return Ok(r),
             Some(Found::Due(r)) => fallback = Some(r),
             None => {}
         }
     }
+    // Only a miss needs the flow beyond this call (the flight may outlive it).
+    let flow = Arc::new(flow);
     let key = flow.flight_key();
     let pilot = flow.clone();
     flow.flights()

@@ -26,7 +26,7 @@ pub(crate) struct Target {
 /// configured authority's).
 #[derive(Debug)]
 pub(crate) struct Targets {
-    map: RwLock<HashMap<String, Arc<Target>>>,
+    map: RwLock<HashMap<String, Arc<Target>, foldhash::fast::RandomState>>,
     instance_discovery: bool,
 }
 

@@ -9,6 +9,8 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::cache::{AccessTokenQuery, TokenCache};
 use crate::engine::{
     AuthenticationResult, CacheIo, Engine, Partition, SingleFlight, Store, Target, TokenFlow,
@@ -94,16 +96,16 @@ struct Call {
 
 impl ClientCredentialsRequest {
     async fn run(self) -> Result<AuthenticationResult> {
-        let scopes = scopes::plain(&self.scopes)?;
+        let scopes = scopes::plain(self.scopes)?;
         let target = self.engine.target(self.tenant.as_deref()).await?;
-        acquire(Arc::new(Call {
+        acquire(Call {
             claims: self.engine.claims_param(self.claims.as_deref())?,
             challenged: self.claims.is_some(),
             force_refresh: self.force_refresh,
             engine: self.engine,
             target,
             scopes,
-        }))
+        })
         .await
     }
 }
@@ -146,13 +148,13 @@ impl TokenFlow for Call {
     }
 
     fn find(&self, cache: &TokenCache, now: i64) -> Option<AuthenticationResult> {
-        let envs: Vec<&str> = self
+        let envs: SmallVec<[&str; 8]> = self
             .target
             .environments
             .iter()
             .map(String::as_str)
             .collect();
-        let scope_refs: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        let scope_refs: SmallVec<[&str; 8]> = self.scopes.iter().map(String::as_str).collect();
         let q = AccessTokenQuery {
             client_id: &self.engine.client_id,
             home_account_id: None,

@@ -10,6 +10,8 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::Digest as _;
@@ -86,7 +88,7 @@ impl IntoFuture for OnBehalfOfRequest {
             if self.assertion.expose_secret().trim().is_empty() {
                 return Err(Error::config("the on-behalf-of assertion is empty"));
             }
-            acquire(Arc::new(Call {
+            acquire(Call {
                 decorated: scopes::decorate(&self.scopes)?,
                 hash: user_assertion_hash(&self.assertion),
                 claims: self.engine.claims_param(self.claims.as_deref())?,
@@ -96,7 +98,7 @@ impl IntoFuture for OnBehalfOfRequest {
                 realms: self.engine.resolver.base_realms(),
                 engine: self.engine,
                 assertion: self.assertion,
-            }))
+            })
             .await
         })
     }
@@ -120,7 +122,7 @@ struct Call {
 
 impl Call {
     /// The scopes a cached token must carry (the reserved ones never are).
-    fn wanted(&self) -> Vec<&str> {
+    fn wanted(&self) -> SmallVec<[&str; 8]> {
         self.decorated
             .iter()
             .map(String::as_str)
@@ -265,7 +267,7 @@ impl TokenFlow for Call {
     /// user, but only entries carrying this assertion's hash.
     fn find(&self, c: &TokenCache, now: i64) -> Option<AuthenticationResult> {
         let e = &self.engine;
-        let envs: Vec<&str> = self.environments.iter().map(String::as_str).collect();
+        let envs: SmallVec<[&str; 8]> = self.environments.iter().map(String::as_str).collect();
         let wanted = self.wanted();
         for owner in Self::owners(c, &envs) {
             let hai = owner.as_ref().map(Account::home_account_id);
@@ -273,7 +275,8 @@ impl TokenFlow for Call {
                 .and_then(home_tenant)
                 .filter(|_| e.authority().is_multi_tenant())
                 .map(str::to_ascii_lowercase);
-            let mut realm_refs: Vec<&str> = self.realms.iter().map(String::as_str).collect();
+            let mut realm_refs: SmallVec<[&str; 8]> =
+                self.realms.iter().map(String::as_str).collect();
             realm_refs.extend(home.as_deref());
             let q = AccessTokenQuery {
                 client_id: &e.client_id,

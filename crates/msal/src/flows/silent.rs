@@ -81,11 +81,12 @@ async fn run(r: SilentRequest) -> Result<AuthenticationResult> {
         // Domain-name tenants and OIDC issuers: the realm is in the metadata.
         r.engine.resolver.metadata().await?;
     }
+    // Only a multi-tenant authority searches the home tenant too.
     let home_tenant = home_tenant(r.account.home_account_id())
         .or(Some(r.account.realm()))
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.is_empty() && r.engine.authority().is_multi_tenant())
         .map(str::to_ascii_lowercase);
-    acquire(Arc::new(Silent {
+    acquire(Silent {
         environments: r.engine.resolver.environments(),
         realms: r.engine.resolver.base_realms(),
         home_tenant,
@@ -94,7 +95,7 @@ async fn run(r: SilentRequest) -> Result<AuthenticationResult> {
         account: r.account,
         force_refresh: r.force_refresh,
         claims: r.claims,
-    }))
+    })
     .await
 }
 
@@ -105,6 +106,9 @@ pub(crate) fn home_tenant(home_account_id: &str) -> Option<&str> {
         .map(|(_, t)| t)
         .filter(|t| !t.is_empty())
 }
+
+/// Borrowed environments, realms or scopes of one lookup: on the stack.
+type Refs<'a> = smallvec::SmallVec<[&'a str; 8]>;
 
 /// Which refresh-token list a candidate came from (spec §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,13 +133,11 @@ struct Silent {
 }
 
 impl Silent {
-    fn realm_refs(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.realms.iter().map(String::as_str).collect();
-        if self.engine.authority().is_multi_tenant() {
-            if let Some(t) = self.home_tenant.as_deref() {
-                if !v.contains(&t) {
-                    v.push(t);
-                }
+    fn realm_refs(&self) -> Refs<'_> {
+        let mut v: Refs<'_> = self.realms.iter().map(String::as_str).collect();
+        if let Some(t) = self.home_tenant.as_deref() {
+            if !v.contains(&t) {
+                v.push(t);
             }
         }
         v
@@ -145,7 +147,7 @@ impl Silent {
     fn find_in(&self, c: &TokenCache, envs: &[&str], now: i64) -> Option<AuthenticationResult> {
         let hai = self.account.home_account_id();
         let realms = self.realm_refs();
-        let scope_refs: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        let scope_refs: Refs<'_> = self.scopes.iter().map(String::as_str).collect();
         let q = AccessTokenQuery {
             client_id: &self.engine.client_id,
             home_account_id: Some(hai),
@@ -342,7 +344,7 @@ impl TokenFlow for Silent {
     }
 
     fn find(&self, cache: &TokenCache, now: i64) -> Option<AuthenticationResult> {
-        let envs: Vec<&str> = self.environments.iter().map(String::as_str).collect();
+        let envs: Refs<'_> = self.environments.iter().map(String::as_str).collect();
         self.find_in(cache, &envs, now)
     }
 

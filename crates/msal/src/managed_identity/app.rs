@@ -430,12 +430,12 @@ impl<'a> IntoFuture for AcquireTokenForResource<'a> {
             if resource.is_empty() {
                 return Err(Error::config("the resource is empty"));
             }
-            acquire(Arc::new(Call {
+            acquire(Call {
                 app: self.app.clone(),
                 resource,
                 force_refresh: self.force_refresh,
                 claims: self.claims,
-            }))
+            })
             .await
         })
     }

@@ -49,17 +49,16 @@ pub fn decorate<S: AsRef<str>>(scopes: &[S]) -> Result<Vec<String>> {
 ///
 /// # Errors
 /// [`Error::Config`] when a scope is malformed or none is given.
-pub fn plain<S: AsRef<str>>(scopes: &[S]) -> Result<Vec<String>> {
-    validate(scopes)?;
+pub fn plain(mut scopes: Vec<String>) -> Result<Vec<String>> {
+    validate(&scopes)?;
     if scopes.is_empty() {
         return Err(Error::config(
             "at least one scope is required, e.g. https://graph.microsoft.com/.default",
         ));
     }
-    let mut out: Vec<String> = scopes.iter().map(|s| s.as_ref().to_owned()).collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
 }
 
 /// The `scope` parameter: scopes joined with single spaces.
@@ -109,8 +108,8 @@ mod tests {
         for bad in [&["openid"][..], &["Offline_Access"], &[""], &["a b"]] {
             assert!(matches!(decorate(bad), Err(Error::Config(_))), "{bad:?}");
         }
-        assert!(plain::<&str>(&[]).is_err());
-        assert_eq!(plain(&["b", "a"]).unwrap(), vec!["a", "b"]);
+        assert!(plain(Vec::new()).is_err());
+        assert_eq!(plain(vec!["b".into(), "a".into()]).unwrap(), vec!["a", "b"]);
     }
 
     #[test]
