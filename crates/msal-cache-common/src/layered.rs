@@ -425,10 +425,10 @@ impl<B: RemoteBackend> Inner<B> {
 
     async fn load(&self, key: String) -> Result<Option<Vec<u8>>, StorageError> {
         self.start_listening();
-        if let Some(l1) = &self.l1 {
-            if let Some(doc) = l1.load(&key).await? {
-                return Ok(Some(doc));
-            }
+        if let Some(l1) = &self.l1
+            && let Some(doc) = l1.load(&key).await?
+        {
+            return Ok(Some(doc));
         }
         // Taken before the read: what it returns goes into L1 only if no
         // invalidation of `key` arrived meanwhile.
@@ -481,10 +481,10 @@ impl<B: RemoteBackend> Inner<B> {
             error = %why,
             "discarding an unreadable token cache value; it counts as a miss and the next save replaces it"
         );
-        if let Some(l1) = &self.l1 {
-            if let Err(e) = l1.remove(key).await {
-                tracing::debug!(error = %e, "removing an unreadable value from L1 failed");
-            }
+        if let Some(l1) = &self.l1
+            && let Err(e) = l1.remove(key).await
+        {
+            tracing::debug!(error = %e, "removing an unreadable value from L1 failed");
         }
         if let Err(e) = self.call(now, self.backend.delete(key)).await {
             tracing::debug!(

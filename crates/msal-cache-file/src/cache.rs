@@ -482,11 +482,10 @@ impl Inner {
             seen_at: t,
             ..
         } = &mut st.view
+            && *old == raw
         {
-            if *old == raw {
-                (*s, *t) = (stamp, seen_at);
-                return Ok(());
-            }
+            (*s, *t) = (stamp, seen_at);
+            return Ok(());
         }
         match self.decode(st, &raw) {
             Ok(plain) => {

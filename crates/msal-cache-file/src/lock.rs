@@ -147,12 +147,11 @@ impl Drop for FileLock {
     fn drop(&mut self) {
         // Remove the file only while it is still ours: never delete a lock
         // file someone else created after ours went away.
-        if Identity::of_path(&self.path).is_ok_and(|id| id == self.identity) {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                if e.kind() != ErrorKind::NotFound {
-                    tracing::warn!(error = %e, "could not remove the cache lock file");
-                }
-            }
+        if Identity::of_path(&self.path).is_ok_and(|id| id == self.identity)
+            && let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, "could not remove the cache lock file");
         }
         if let Some(file) = self.file.take() {
             let _ = FileExt::unlock(&file);

@@ -144,10 +144,10 @@ impl EntraError {
     /// The HTTP response, with Entra's headers.
     pub(crate) fn response(&self, ctx: &RequestCtx) -> Response {
         let mut r = json_response(self.status, &self.body(ctx), ctx);
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
     }

@@ -200,10 +200,10 @@ pub(crate) fn user_token_response(
         if let Some(n) = &g.nonce {
             id["nonce"] = json!(n);
         }
-        if g.set.has("email") {
-            if let Some(e) = &g.user.email {
-                id["email"] = json!(e);
-            }
+        if g.set.has("email")
+            && let Some(e) = &g.user.email
+        {
+            id["email"] = json!(e);
         }
         out.insert(
             "id_token".into(),
@@ -260,10 +260,10 @@ pub(crate) fn app_token_response(
         "uti": random_string(16),
         "ver": "2.0",
     });
-    if let Some(roles) = client.application.get(&api_id) {
-        if !roles.is_empty() {
-            at["roles"] = json!(roles);
-        }
+    if let Some(roles) = client.application.get(&api_id)
+        && !roles.is_empty()
+    {
+        at["roles"] = json!(roles);
     }
     out.insert(
         "access_token".into(),

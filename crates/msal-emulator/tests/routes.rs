@@ -176,13 +176,12 @@ proptest! {
             };
             let (status, bytes) = call(&s, req).await;
             prop_assert!(!status.is_server_error(), "{status} for {uri}: {}", String::from_utf8_lossy(&bytes));
-            if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
-                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            if (status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED)
+                && let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
                     let desc = v["error_description"].as_str().unwrap_or("");
                     prop_assert!(desc.starts_with("AADSTS"), "{v}");
                     prop_assert!(v["error"].is_string() && v["error_codes"].is_array());
                 }
-            }
             Ok(())
         })?;
     }

@@ -81,10 +81,10 @@ impl HttpClient for Tap {
                 if let Some((_, cred)) = v.split_once(' ') {
                     self.record(cred);
                     // client_secret_basic: base64("id:secret").
-                    if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(cred) {
-                        if let Some((_, s)) = String::from_utf8_lossy(&raw).split_once(':') {
-                            self.record(s);
-                        }
+                    if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(cred)
+                        && let Some((_, s)) = String::from_utf8_lossy(&raw).split_once(':')
+                    {
+                        self.record(s);
                     }
                 }
             }

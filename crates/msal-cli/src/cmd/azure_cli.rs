@@ -122,10 +122,10 @@ pub(crate) fn apply(g: &mut GlobalOpts) -> CliResult {
     g.cache = Some(dir.join(CACHE_FILE));
     g.plaintext = true;
     let defaults = read_profile(&dir.join(PROFILE_FILE))?.unwrap_or_default();
-    if g.authority == DEFAULT_AUTHORITY {
-        if let Some(tenant) = &defaults.tenant {
-            g.authority = format!("https://{}/{tenant}", defaults.login_host);
-        }
+    if g.authority == DEFAULT_AUTHORITY
+        && let Some(tenant) = &defaults.tenant
+    {
+        g.authority = format!("https://{}/{tenant}", defaults.login_host);
     }
     g.azure = Some(defaults);
     Ok(())

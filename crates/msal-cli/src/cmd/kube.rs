@@ -350,11 +350,11 @@ pub(crate) fn global_args(g: &GlobalOpts, managed_identity: bool) -> Vec<String>
     if g.oidc {
         a.push("--oidc".to_owned());
     }
-    if let Some(id) = g.client_id.as_ref().filter(|c| !c.trim().is_empty()) {
-        if !managed_identity || g.client_id_on_command_line {
-            a.push("--client-id".to_owned());
-            a.push(id.clone());
-        }
+    if let Some(id) = g.client_id.as_ref().filter(|c| !c.trim().is_empty())
+        && (!managed_identity || g.client_id_on_command_line)
+    {
+        a.push("--client-id".to_owned());
+        a.push(id.clone());
     }
     // --azure-cli names its own cache file, in plain text.
     if !g.azure_cli {

@@ -306,10 +306,10 @@ pub async fn run_device_code(mut cmd: Command, admin: Admin, user: &str) -> Run 
         let mut all = String::new();
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if line.contains("enter the code") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(());
-                }
+            if line.contains("enter the code")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(());
             }
             all.push_str(&line);
             all.push('\n');

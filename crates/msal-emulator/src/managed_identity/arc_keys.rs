@@ -99,9 +99,9 @@ impl Drop for ArcKeys {
 }
 
 fn remove_file(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::debug!(path = %path.display(), error = %e, "cannot remove an Arc key file");
-        }
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::debug!(path = %path.display(), error = %e, "cannot remove an Arc key file");
     }
 }

@@ -215,13 +215,13 @@ fn validate(ctx: &RequestCtx, p: &Params) -> Result<Checked, EntraError> {
             }
             _ => {}
         }
-        if let Some(prompt) = &req.prompt {
-            if !matches!(
+        if let Some(prompt) = &req.prompt
+            && !matches!(
                 prompt.as_str(),
                 "none" | "login" | "consent" | "select_account" | "create"
-            ) {
-                return Err(invalid(90023, format!("Invalid prompt value '{prompt}'.")));
-            }
+            )
+        {
+            return Err(invalid(90023, format!("Invalid prompt value '{prompt}'.")));
         }
         Ok(())
     })();

@@ -89,10 +89,11 @@ fn own_group(ctx: &RequestCtx) -> Value {
     let hosts = &ctx.state.0.hosts;
     let mut aliases: Vec<String> = hosts.clone();
     for h in hosts {
-        if let Some((bare, _)) = h.rsplit_once(':') {
-            if !bare.ends_with(']') && !aliases.iter().any(|a| a == bare) {
-                aliases.push(bare.to_string());
-            }
+        if let Some((bare, _)) = h.rsplit_once(':')
+            && !bare.ends_with(']')
+            && !aliases.iter().any(|a| a == bare)
+        {
+            aliases.push(bare.to_string());
         }
     }
     json!({

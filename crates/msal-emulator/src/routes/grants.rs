@@ -147,16 +147,16 @@ pub(crate) fn authorization_code(
                 "The provided value for the 'code' parameter is not valid. The code was not issued to this client.",
             ));
         }
-        if let Some(uri) = params.get("redirect_uri") {
-            if uri != rec.redirect_uri {
-                return Err(invalid_grant(
-                    500112,
-                    format!(
-                        "The reply address '{uri}' does not match the reply address '{}' provided when requesting Authorization code.",
-                        rec.redirect_uri
-                    ),
-                ));
-            }
+        if let Some(uri) = params.get("redirect_uri")
+            && uri != rec.redirect_uri
+        {
+            return Err(invalid_grant(
+                500112,
+                format!(
+                    "The reply address '{uri}' does not match the reply address '{}' provided when requesting Authorization code.",
+                    rec.redirect_uri
+                ),
+            ));
         }
         if let Some(challenge) = &rec.code_challenge {
             let verifier = params.require("code_verifier")?;
@@ -177,13 +177,13 @@ pub(crate) fn authorization_code(
         rec.clone()
     };
     let user = user_by_name(&ctx.state, &record.username)?;
-    if let AuthorityTenant::Tenant(id) = tenant {
-        if *id != record.tenant_id {
-            return Err(invalid_grant(
-                700005,
-                "Provided Authorization Code is intended to use against other tenant, thus rejected.",
-            ));
-        }
+    if let AuthorityTenant::Tenant(id) = tenant
+        && *id != record.tenant_id
+    {
+        return Err(invalid_grant(
+            700005,
+            "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+        ));
     }
     let scope = params.get("scope").unwrap_or(&record.scope);
     let mut set = scopes::parse(&ctx.state.0.dir, &app, scope, true)?;

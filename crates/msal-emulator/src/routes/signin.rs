@@ -52,10 +52,10 @@ pub(crate) fn missing_permissions(
 }
 
 fn with_cookie(mut r: Response, cookie: Option<&str>) -> Response {
-    if let Some(c) = cookie {
-        if let Ok(v) = HeaderValue::from_str(c) {
-            r.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if let Some(c) = cookie
+        && let Ok(v) = HeaderValue::from_str(c)
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
 }
@@ -180,13 +180,12 @@ pub(crate) fn complete(
                 .device_codes
                 .iter_mut()
                 .find(|d| d.user_code == user_code)
+                && rec.status == DeviceCodeStatus::Pending
             {
-                if rec.status == DeviceCodeStatus::Pending {
-                    rec.status = DeviceCodeStatus::Approved {
-                        username: user.username.clone(),
-                        tenant_id,
-                    };
-                }
+                rec.status = DeviceCodeStatus::Approved {
+                    username: user.username.clone(),
+                    tenant_id,
+                };
             }
             html::device_done_page(&app_name, true)
         }

@@ -196,13 +196,11 @@ impl AuthorityResolver {
     #[cfg_attr(not(feature = "test-internals"), allow(dead_code))]
     pub fn lookup_realms(&self, home_tenant: Option<&str>) -> Vec<String> {
         let mut realms = self.base_realms().to_vec();
-        if self.authority.is_multi_tenant() {
-            if let Some(t) = home_tenant.map(str::to_ascii_lowercase) {
-                if !t.is_empty() && !realms.contains(&t) {
+        if self.authority.is_multi_tenant()
+            && let Some(t) = home_tenant.map(str::to_ascii_lowercase)
+                && !t.is_empty() && !realms.contains(&t) {
                     realms.push(t);
                 }
-            }
-        }
         realms
     }
 

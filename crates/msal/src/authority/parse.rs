@@ -355,11 +355,11 @@ impl Authority {
     /// The same authority on another host (an alias of the same cloud).
     pub fn with_host(&self, host: &str) -> Self {
         let mut a = self.clone();
-        if let Ok(mut u) = Url::parse(&self.url) {
-            if u.set_host(Some(host)).is_ok() {
-                a.url = u.as_str().trim_end_matches('/').to_owned();
-                a.host = host.to_ascii_lowercase();
-            }
+        if let Ok(mut u) = Url::parse(&self.url)
+            && u.set_host(Some(host)).is_ok()
+        {
+            a.url = u.as_str().trim_end_matches('/').to_owned();
+            a.host = host.to_ascii_lowercase();
         }
         a
     }

@@ -109,10 +109,11 @@ async fn fly<F: TokenFlow>(
     flow: &F,
     fallback: Option<AuthenticationResult>,
 ) -> Result<AuthenticationResult> {
-    if !flow.skip_cache() && fallback.is_none() {
-        if let Some(Found::Fresh(r)) = look(flow).await? {
-            return Ok(r);
-        }
+    if !flow.skip_cache()
+        && fallback.is_none()
+        && let Some(Found::Fresh(r)) = look(flow).await?
+    {
+        return Ok(r);
     }
     match flow.fetch().await {
         Ok(r) => Ok(r),

@@ -282,10 +282,10 @@ impl IntoFuture for AuthorizationCodeRequest {
 /// The `home_account_id` the cache will give the response's user: from
 /// `client_info`, else the ID token's `sub` (as the cache computes it).
 fn home_account_id(r: &TokenResponse) -> Result<Option<String>> {
-    if let Some(ci) = &r.client_info {
-        if let Some(h) = client_info::decode(ci)?.home_account_id() {
-            return Ok(Some(h));
-        }
+    if let Some(ci) = &r.client_info
+        && let Some(h) = client_info::decode(ci)?.home_account_id()
+    {
+        return Ok(Some(h));
     }
     match r
         .id_token

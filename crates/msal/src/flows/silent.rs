@@ -135,10 +135,10 @@ struct Silent {
 impl Silent {
     fn realm_refs(&self) -> Refs<'_> {
         let mut v: Refs<'_> = self.realms.iter().map(String::as_str).collect();
-        if let Some(t) = self.home_tenant.as_deref() {
-            if !v.contains(&t) {
-                v.push(t);
-            }
+        if let Some(t) = self.home_tenant.as_deref()
+            && !v.contains(&t)
+        {
+            v.push(t);
         }
         v
     }

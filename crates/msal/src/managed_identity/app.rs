@@ -132,12 +132,12 @@ impl ManagedIdentityApplicationBuilder {
     /// takes client ids only), a bad Service Fabric thumbprint or a non-HTTPS
     /// Service Fabric endpoint, or no HTTP client (without the `reqwest` feature).
     pub fn build(self) -> Result<ManagedIdentityApplication, Error> {
-        if let ManagedIdentity::UserAssigned(id) = &self.identity {
-            if id.value().trim().is_empty() {
-                return Err(Error::config(
-                    "the user-assigned managed identity's id is empty",
-                ));
-            }
+        if let ManagedIdentity::UserAssigned(id) = &self.identity
+            && id.value().trim().is_empty()
+        {
+            return Err(Error::config(
+                "the user-assigned managed identity's id is empty",
+            ));
         }
         let source = self.source.unwrap_or_else(|| detect_source(&self.env));
         let imds = self

@@ -146,13 +146,12 @@ pub fn validate(jwt: &str, expect: &Expectations<'_>) -> Result<IdTokenClaims> {
             )));
         }
     }
-    if let Some(nonce) = expect.nonce {
-        if claims.get_str("nonce") != Some(nonce) {
+    if let Some(nonce) = expect.nonce
+        && claims.get_str("nonce") != Some(nonce) {
             return Err(Error::protocol(
                 "the ID token's nonce does not match the sign-in request: it was not issued for this sign-in",
             ));
         }
-    }
     Ok(claims)
 }
 

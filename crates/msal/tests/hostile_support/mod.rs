@@ -54,10 +54,10 @@ impl Idp {
             if req.method == "GET" && req.target.contains("/.well-known/openid-configuration") {
                 return Canned::json(200, &metadata(&base));
             }
-            if req.method == "POST" {
-                if let Some(c) = s.lock().unwrap().pop_front() {
-                    return c;
-                }
+            if req.method == "POST"
+                && let Some(c) = s.lock().unwrap().pop_front()
+            {
+                return c;
             }
             u.fetch_add(1, Ordering::SeqCst);
             Canned::json(

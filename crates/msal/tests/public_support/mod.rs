@@ -250,10 +250,8 @@ impl msal::storage::CacheAccess for RecordingHooks {
             document.is_some(),
         ));
         let fail = self.fail_after.load(Ordering::SeqCst);
-        if !fail {
-            if let Some(d) = document {
-                *self.doc.lock().unwrap() = Some(d.to_vec());
-            }
+        if !fail && let Some(d) = document {
+            *self.doc.lock().unwrap() = Some(d.to_vec());
         }
         Box::pin(async move {
             if fail {
