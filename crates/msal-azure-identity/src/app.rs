@@ -384,7 +384,12 @@ impl EnvironmentCredential {
                 }
                 let send_chain = env::boolish(env, env::AZURE_CLIENT_SEND_CERTIFICATE_CHAIN)
                     .map_err(Failure::failed)?;
-                let cert = Certificate::from_pem(&*pem, &*pem)
+                let key = private_key_block(&pem).ok_or_else(|| {
+                    Failure::failed(format!(
+                        "AZURE_CLIENT_CERTIFICATE_PATH {path} holds no unencrypted private key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)"
+                    ))
+                })?;
+                let cert = Certificate::from_pem(key, &*pem)
                     .map_err(|e| {
                         Failure::failed(format!("AZURE_CLIENT_CERTIFICATE_PATH {path}: {e}"))
                     })?
@@ -446,6 +451,28 @@ impl TokenCredential for EnvironmentCredential {
             .await
             .map_err(|f| f.into_azure(ENVIRONMENT))
     }
+}
+
+/// The first private key block of a PEM file holding a certificate and its
+/// key in any order.
+fn private_key_block(pem: &[u8]) -> Option<&[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let mut at = 0;
+    while let Some(start) = find(&pem[at..], BEGIN).map(|i| i + at) {
+        let line_end = find(&pem[start..], b"\n").map_or(pem.len(), |i| i + start);
+        let label = &pem[start + BEGIN.len()..line_end];
+        let end_marker = [b"-----END ".as_slice(), label].concat();
+        let end = find(&pem[line_end..], &end_marker).map(|i| i + line_end + end_marker.len())?;
+        if label.starts_with(b"PRIVATE KEY") || label.starts_with(b"RSA PRIVATE KEY") {
+            return Some(&pem[start..end]);
+        }
+        at = end;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 // ---------------------------------------------------------------------------
@@ -621,5 +648,30 @@ impl TokenCredential for WorkloadIdentityCredential {
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         self.token(scopes).await.map_err(|f| f.into_azure(WORKLOAD))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::private_key_block;
+
+    #[test]
+    fn the_key_is_found_before_or_after_the_certificate() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
+        let rsa = "-----BEGIN RSA PRIVATE KEY-----\nMIIC\n-----END RSA PRIVATE KEY-----";
+        for pem in [format!("{cert}{key}\n"), format!("{key}\n{cert}")] {
+            assert_eq!(private_key_block(pem.as_bytes()), Some(key.as_bytes()));
+        }
+        let both = format!("{cert}{rsa}");
+        assert_eq!(private_key_block(both.as_bytes()), Some(rsa.as_bytes()));
+        assert_eq!(private_key_block(cert.as_bytes()), None);
+        assert_eq!(
+            private_key_block(b"-----BEGIN PRIVATE KEY-----\nno end"),
+            None
+        );
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nx\n-----END ENCRYPTED PRIVATE KEY-----";
+        assert_eq!(private_key_block(encrypted.as_bytes()), None);
     }
 }
