@@ -210,3 +210,12 @@ pub fn clean_command(program: &Path, home: &Path) -> std::process::Command {
         .stdin(std::process::Stdio::null());
     c
 }
+
+/// Runs `cmd` to the end off the runtime's threads, so servers in this
+/// process keep serving it.
+pub async fn output(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run the child process")
+}
