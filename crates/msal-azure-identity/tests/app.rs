@@ -433,3 +433,74 @@ async fn concurrent_managed_identity_calls_make_one_request() {
     }
     assert_eq!(mi_requests(&emu), 1);
 }
+
+#[tokio::test]
+async fn no_token_or_secret_reaches_the_logs() {
+    let logs = msal_test_support::LogCapture::new();
+    let _guard = logs.set_default();
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.json");
+    sign_in_ada(&emu, &file).await;
+    let user = msal_azure_identity::SignedInUserCredential::builder()
+        .client_id(defaults::CLI_APP_ID)
+        .authority(emu.authority("organizations"))
+        .cache_path(&file)
+        .plaintext(true)
+        .build()
+        .unwrap();
+    let chain = msal_azure_identity::DefaultCredential::builder()
+        .environment(
+            Environment::from_vars([
+                ("AZURE_TENANT_ID", defaults::TENANT_ID.to_owned()),
+                ("AZURE_CLIENT_ID", defaults::DAEMON_APP_ID.to_owned()),
+                ("AZURE_CLIENT_SECRET", defaults::DAEMON_SECRET.to_owned()),
+                ("AZURE_AUTHORITY_HOST", emu.base_url().to_owned()),
+            ])
+            .arc_agent_path(None),
+        )
+        .build()
+        .unwrap();
+    let mi = ManagedIdentityCredential::builder()
+        .environment(imds_env(&emu).await)
+        .build()
+        .unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        tokens.push(user.get_token(&[API_SCOPE], None).await.unwrap());
+        tokens.push(chain.get_token(&[API_SCOPE], None).await.unwrap());
+        tokens.push(mi.get_token(&[VAULT_SCOPE], None).await.unwrap());
+    }
+    let refresh_tokens: Vec<String> = {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        doc["RefreshToken"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|rt| rt["secret"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let text = logs.contents();
+    assert!(
+        text.contains("msal_azure_identity") && text.contains("from_cache=true"),
+        "the capture sees this crate's logs: {text}"
+    );
+    assert!(
+        text.contains("DefaultCredential: using this source from now on"),
+        "{text}"
+    );
+    for t in &tokens {
+        assert!(
+            !text.contains(t.token.secret()),
+            "an access token in the logs"
+        );
+    }
+    for rt in &refresh_tokens {
+        assert!(!text.contains(rt.as_str()), "a refresh token in the logs");
+    }
+    assert!(
+        !text.contains(defaults::DAEMON_SECRET),
+        "the client secret in the logs"
+    );
+}
