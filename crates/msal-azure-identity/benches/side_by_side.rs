@@ -206,7 +206,10 @@ fn main() {
         .environment(
             Environment::from_vars([
                 ("HOME", dir.path().display().to_string()),
-                ("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:1".to_owned()),
+                (
+                    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                    "http://127.0.0.1:1".to_owned(),
+                ),
                 ("MSAL_AUTHORITY", authority.clone()),
                 ("MSAL_CACHE", token_file.display().to_string()),
                 ("MSAL_PLAINTEXT", "1".to_owned()),
@@ -225,7 +228,10 @@ fn main() {
     figures.push(match python(&ca_path) {
         Ok(py) => {
             let out = Command::new(&py)
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/py_file_hit.py"))
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/benches/py_file_hit.py"
+                ))
                 .args([
                     token_file.display().to_string(),
                     authority.clone(),
@@ -271,7 +277,8 @@ fn main() {
     let cold = median((0..31).map(|_| {
         let t = Instant::now();
         let cred = az_cred();
-        rt.block_on(cred.get_token(&[SCOPE], None)).expect("cold token");
+        rt.block_on(cred.get_token(&[SCOPE], None))
+            .expect("cold token");
         t.elapsed().as_nanos() as f64
     }));
     figures.push(Figure {
@@ -289,7 +296,14 @@ fn main() {
                 .map(|_| {
                     let t = Instant::now();
                     let out = Command::new(&az)
-                        .args(["account", "get-access-token", "--resource", API, "-o", "json"])
+                        .args([
+                            "account",
+                            "get-access-token",
+                            "--resource",
+                            API,
+                            "-o",
+                            "json",
+                        ])
                         .env("AZURE_CONFIG_DIR", &az_dir)
                         .env("REQUESTS_CA_BUNDLE", &ca_path)
                         .env("AZURE_CORE_COLLECT_TELEMETRY", "false")
@@ -408,7 +422,9 @@ fn az_cli() -> Result<PathBuf, String> {
 fn python(_ca: &Path) -> Result<PathBuf, String> {
     let candidates: Vec<PathBuf> = [
         std::env::var_os("MSAL_PYTHON").map(PathBuf::from),
-        az_cli().ok().and_then(|az| az.parent().map(|d| d.join("python"))),
+        az_cli()
+            .ok()
+            .and_then(|az| az.parent().map(|d| d.join("python"))),
     ]
     .into_iter()
     .flatten()
@@ -421,7 +437,9 @@ fn python(_ca: &Path) -> Result<PathBuf, String> {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-        .ok_or_else(|| "skipped: no Python with msal and msal-extensions (set MSAL_PYTHON)".to_owned())
+        .ok_or_else(|| {
+            "skipped: no Python with msal and msal-extensions (set MSAL_PYTHON)".to_owned()
+        })
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use msal::ConfidentialClientApplication;
 use msal::ConfidentialClientApplicationBuilder;
-use msal::clock::Clock;
+use msal::clock::{Clock, SystemClock};
 use msal::credentials::{Certificate, ClientCredential};
 use msal::http::HttpClient;
 use msal::managed_identity::Environment;
@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::env;
 use crate::error::{Failure, config_error};
-use crate::token::{access_token, check_scopes};
+use crate::memo::Memo;
+use crate::token::{access_token, check_scopes, unix};
 
 /// What every app credential's builder can set besides its identity.
 #[derive(Default)]
@@ -31,23 +32,37 @@ pub(crate) struct AppOptions {
 }
 
 impl AppOptions {
+    /// Applies the options to `b`, and returns the clock they use.
     fn apply(
         self,
         mut b: ConfidentialClientApplicationBuilder,
-    ) -> ConfidentialClientApplicationBuilder {
+    ) -> (ConfidentialClientApplicationBuilder, Arc<dyn Clock>) {
         if let Some(http) = self.http {
             b = b.http_client(http);
         }
-        if let Some(clock) = self.clock {
-            b = b.clock(clock);
-        }
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        b = b.clock(clock.clone());
         if let Some(cache) = self.cache {
             b = b.cache_access(cache);
         }
         if !self.capabilities.is_empty() {
             b = b.client_capabilities(self.capabilities);
         }
-        b
+        (b, clock)
+    }
+
+    /// Builds the app for `b` and wraps it under `name`.
+    fn build(
+        self,
+        b: ConfidentialClientApplicationBuilder,
+        name: &'static str,
+    ) -> Result<AppTokens, msal::Error> {
+        let (b, clock) = self.apply(b);
+        Ok(AppTokens {
+            app: b.build()?,
+            name,
+            memo: Some(Memo::new(clock)),
+        })
     }
 }
 
@@ -92,10 +107,12 @@ macro_rules! app_setters {
     };
 }
 
-/// An app and the name its errors carry.
+/// An app, the name its errors carry, and the tokens it handed out (none
+/// for an app configured by hand, whose clock is not known here).
 pub(crate) struct AppTokens {
     app: ConfidentialClientApplication,
     name: &'static str,
+    memo: Option<Memo>,
 }
 
 impl AppTokens {
@@ -104,6 +121,10 @@ impl AppTokens {
     /// provider, concurrent calls sharing one request.
     pub(crate) async fn token(&self, scopes: &[&str]) -> Result<AccessToken, Failure> {
         check_scopes(scopes)?;
+        let key = Memo::key(scopes);
+        if let Some(t) = self.memo.as_ref().and_then(|m| m.get(&key, None, false)) {
+            return Ok(t);
+        }
         let r = self
             .app
             .acquire_token_for_client(scopes)
@@ -116,7 +137,12 @@ impl AppTokens {
             expires_on = r.expires_on_unix(),
             "app token"
         );
-        access_token(r.access_token().expose_secret(), r.expires_on_unix())
+        let t = access_token(r.access_token().expose_secret(), r.expires_on_unix())?;
+        if let Some(m) = &self.memo {
+            // An app token is the app's whatever the cache holds: no file to watch.
+            m.put(key, &t, r.refresh_on().map(unix), None);
+        }
+        Ok(t)
     }
 
     fn debug(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,6 +252,7 @@ impl ConfidentialClientCredential {
             inner: AppTokens {
                 app,
                 name: CONFIDENTIAL,
+                memo: None,
             },
         })
     }
@@ -265,15 +292,15 @@ impl ConfidentialClientCredentialBuilder {
         let authority = self
             .authority
             .unwrap_or_else(|| authority(self.authority_host.as_deref(), &self.tenant_id));
-        let app = self
+        let inner = self
             .options
-            .apply(
+            .build(
                 ConfidentialClientApplication::builder(self.client_id, self.credential)
                     .authority(authority.as_str()),
+                CONFIDENTIAL,
             )
-            .build()
             .map_err(|e| config_error(CONFIDENTIAL, e))?;
-        Ok(ConfidentialClientCredential::from_application(app))
+        Ok(Arc::new(ConfidentialClientCredential { inner }))
     }
 }
 
@@ -399,19 +426,14 @@ impl EnvironmentCredential {
             (None, None) => return Err(Failure::unavailable("not configured")),
         };
         let host = env::authority_host(env);
-        let app = options
-            .apply(
+        let inner = options
+            .build(
                 ConfidentialClientApplication::builder(client_id, credential)
                     .authority(authority(host.as_deref(), &tenant).as_str()),
+                ENVIRONMENT,
             )
-            .build()
             .map_err(|e| Failure::msal(e, None))?;
-        Ok(Self {
-            inner: AppTokens {
-                app,
-                name: ENVIRONMENT,
-            },
-        })
+        Ok(Self { inner })
     }
 
     pub(crate) async fn token(&self, scopes: &[&str]) -> Result<AccessToken, Failure> {
@@ -565,22 +587,17 @@ impl WorkloadIdentityCredential {
             )));
         };
         let host = given.authority_host.or_else(|| env::authority_host(env));
-        let app = options
-            .apply(
+        let inner = options
+            .build(
                 ConfidentialClientApplication::builder(
                     client_id.trim(),
                     ClientCredential::federated_token_file(token_file),
                 )
                 .authority(authority(host.as_deref(), &tenant_id).as_str()),
+                WORKLOAD,
             )
-            .build()
             .map_err(|e| Failure::msal(e, None))?;
-        Ok(Self {
-            inner: AppTokens {
-                app,
-                name: WORKLOAD,
-            },
-        })
+        Ok(Self { inner })
     }
 
     pub(crate) async fn token(&self, scopes: &[&str]) -> Result<AccessToken, Failure> {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use msal::PublicClientApplication;
-use msal::clock::Clock;
+use msal::clock::{Clock, SystemClock};
 use msal::http::HttpClient;
 use msal::managed_identity::Environment;
 use msal_cache_file::{Encryption, FileCache};
@@ -272,20 +272,14 @@ impl AzureCliCacheCredential {
         if let Some(http) = &self.http {
             builder = builder.http_client(http.clone());
         }
-        if let Some(clock) = &self.clock {
-            builder = builder.clock(clock.clone());
-        }
+        let clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        builder = builder.clock(clock.clone());
         let app = builder
             .cache_access(Arc::new(file))
             .build()
             .map_err(|e| Failure::msal(e, None))?;
         let username = self.username.clone().or(Some(sub.user.name));
-        Ok(Session::new(
-            app,
-            username,
-            HINT,
-            cache_path.display().to_string(),
-        ))
+        Ok(Session::new(app, username, HINT, cache_path, clock))
     }
 }
 

@@ -55,6 +55,7 @@ mod chain;
 mod env;
 mod error;
 mod managed;
+mod memo;
 mod session;
 mod token;
 mod user;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
-use msal::clock::Clock;
+use msal::clock::{Clock, SystemClock};
 use msal::http::HttpClient;
 use msal::managed_identity::{
     Environment, ManagedIdentity, ManagedIdentityApplication, Source, UserAssignedId,
@@ -14,6 +14,7 @@ use msal::storage::CacheAccess;
 
 use crate::env;
 use crate::error::{Failure, config_error};
+use crate::memo::Memo;
 use crate::token::{access_token, check_scopes};
 
 const NAME: &str = "ManagedIdentityCredential";
@@ -47,6 +48,7 @@ pub const DEFAULT_IMDS_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// reached.
 pub struct ManagedIdentityCredential {
     app: ManagedIdentityApplication,
+    memo: Memo,
 }
 
 impl std::fmt::Debug for ManagedIdentityCredential {
@@ -103,6 +105,10 @@ impl ManagedIdentityCredential {
                 scopes.join(" ")
             )));
         };
+        let key = Memo::key(scopes);
+        if let Some(t) = self.memo.get(&key, None, false) {
+            return Ok(t);
+        }
         let t = self
             .app
             .acquire_token_for_resource(*scope)
@@ -114,7 +120,9 @@ impl ManagedIdentityCredential {
             expires_on = t.expires_on,
             "managed identity token"
         );
-        access_token(t.access_token.expose_secret(), t.expires_on)
+        let token = access_token(t.access_token.expose_secret(), t.expires_on)?;
+        self.memo.put(key, &token, t.refresh_on, None);
+        Ok(token)
     }
 }
 
@@ -167,13 +175,15 @@ impl ManagedIdentityCredentialBuilder {
         if let Some(http) = self.http {
             b = b.http_client(http);
         }
-        if let Some(clock) = self.clock {
-            b = b.clock(clock);
-        }
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        b = b.clock(clock.clone());
         if let Some(cache) = self.cache {
             b = b.cache_access(cache);
         }
-        Ok(ManagedIdentityCredential { app: b.build()? })
+        Ok(ManagedIdentityCredential {
+            app: b.build()?,
+            memo: Memo::new(clock),
+        })
     }
 
     /// Finds the endpoint and builds the credential; nothing is sent yet.

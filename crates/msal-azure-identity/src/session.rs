@@ -4,13 +4,16 @@
 //! [`SignedInUserCredential`]: crate::SignedInUserCredential
 //! [`AzureCliCacheCredential`]: crate::AzureCliCacheCredential
 
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use azure_core::credentials::AccessToken;
+use msal::clock::Clock;
 use msal::{Account, PublicClientApplication};
 
 use crate::error::Failure;
-use crate::token::{access_token, check_scopes, pick_account};
+use crate::memo::{Memo, Stamp};
+use crate::token::{access_token, check_scopes, pick_account, unix};
 
 /// A public client on a shared cache file, and the account it works for.
 pub(crate) struct Session {
@@ -23,6 +26,10 @@ pub(crate) struct Session {
     hint: &'static str,
     /// The cache file, for messages.
     place: String,
+    /// The cache file, for its stamp.
+    path: PathBuf,
+    /// Tokens handed out while the file stays as it was.
+    memo: Memo,
 }
 
 impl Session {
@@ -30,14 +37,17 @@ impl Session {
         app: PublicClientApplication,
         wanted: Option<String>,
         hint: &'static str,
-        place: String,
+        path: PathBuf,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             app,
             wanted,
             chosen: Mutex::new(None),
             hint,
-            place,
+            place: path.display().to_string(),
+            path,
+            memo: Memo::new(clock),
         }
     }
 
@@ -48,8 +58,18 @@ impl Session {
     /// A token for `scopes`: from the cache file while it has five minutes
     /// left, else redeemed with the account's refresh token (concurrent
     /// calls for the same scopes share one request: msal's single flight).
+    /// While the file has not changed since the read that gave the last
+    /// token for these scopes, that token is handed out again without the
+    /// lock and the read (see [`Memo`]).
     pub(crate) async fn token(&self, scopes: &[&str]) -> Result<AccessToken, Failure> {
         check_scopes(scopes)?;
+        let key = Memo::key(scopes);
+        // Taken before msal reads the file: any later change, ours included,
+        // makes the next call read it again.
+        let stamp = Stamp::settled(&self.path);
+        if let Some(t) = self.memo.get(&key, stamp, true) {
+            return Ok(t);
+        }
         let account = self.account().await?;
         match self.app.acquire_token_silent(scopes, &account).await {
             Ok(r) => {
@@ -59,12 +79,15 @@ impl Session {
                     expires_on = r.expires_on_unix(),
                     "user token"
                 );
-                access_token(r.access_token().expose_secret(), r.expires_on_unix())
+                let t = access_token(r.access_token().expose_secret(), r.expires_on_unix())?;
+                self.memo.put(key, &t, r.refresh_on().map(unix), stamp);
+                Ok(t)
             }
             Err(e) => {
                 if e.is_ui_required() {
                     // Signed out, or another user signed in: choose again next time.
                     *self.chosen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.memo.clear();
                 }
                 Err(Failure::msal(e, Some(self.hint)))
             }

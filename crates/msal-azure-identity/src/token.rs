@@ -26,6 +26,12 @@ pub(crate) fn access_token(token: &str, expires_on: i64) -> Result<AccessToken, 
     Ok(AccessToken::new(Secret::new(token.to_owned()), expires_on))
 }
 
+/// Unix seconds of `t` (0 before the epoch).
+pub(crate) fn unix(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Scopes must be given (the SDK always gives `<resource>/.default`).
 pub(crate) fn check_scopes(scopes: &[&str]) -> Result<(), Failure> {
     if scopes.is_empty() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use msal::PublicClientApplication;
-use msal::clock::Clock;
+use msal::clock::{Clock, SystemClock};
 use msal::http::HttpClient;
 use msal::managed_identity::Environment;
 use msal::transport::ProxyConfig;
@@ -318,16 +318,20 @@ impl SignedInUserCredentialBuilder {
                 });
             }
         }
-        if let Some(clock) = self.clock {
-            builder = builder.clock(clock);
-        }
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        builder = builder.clock(clock.clone());
         let app = builder
             .cache_access(Arc::new(file))
             .build()
             .map_err(|e| config_error(NAME, e))?;
-        let place = cache_path.display().to_string();
         Ok(Arc::new(SignedInUserCredential {
-            session: Session::new(app, self.username.filter(|u| !u.is_empty()), HINT, place),
+            session: Session::new(
+                app,
+                self.username.filter(|u| !u.is_empty()),
+                HINT,
+                cache_path.clone(),
+                clock,
+            ),
             cache_path,
         }))
     }

@@ -249,3 +249,46 @@ async fn the_clis_variables_configure_it() {
     assert_eq!(*e.kind(), ErrorKind::Credential);
     assert!(e.to_string().contains("MSAL_PLAINTEXT=\"maybe\""), "{e}");
 }
+
+#[tokio::test]
+async fn a_token_handed_out_before_is_not_handed_out_again_once_the_file_changed() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.json");
+    sign_in_ada(&emu, &file).await;
+    // Let the file settle, so the credential may answer from what it handed
+    // out last while the file stays as it was.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let cred = credential(&emu, &file).build().unwrap();
+    let first = cred.get_token(&[API_USER_SCOPE], None).await.unwrap();
+    assert!(cred.get_token(&[API_USER_SCOPE], None).await.unwrap().token == first.token);
+
+    // Another process refreshes the token in the file: the new one is handed out.
+    let other = msal::PublicClientApplication::builder(defaults::CLI_APP_ID)
+        .authority(emu.authority("organizations").as_str())
+        .cache_access(Arc::new(plain_file(&file)))
+        .build()
+        .unwrap();
+    let account = other.accounts().await.unwrap().remove(0);
+    let newer = other
+        .acquire_token_silent(&[API_USER_SCOPE], &account)
+        .force_refresh(true)
+        .await
+        .unwrap();
+    let seen = cred.get_token(&[API_USER_SCOPE], None).await.unwrap();
+    assert!(
+        seen.token.secret() == newer.access_token().expose_secret(),
+        "the refreshed token"
+    );
+
+    // The user signs out in another process: no token any more.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert!(cred.get_token(&[API_USER_SCOPE], None).await.unwrap().token == seen.token);
+    other.remove_account(&account).await.unwrap();
+    let e = cred
+        .get_token(&[API_USER_SCOPE], None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("run `msal login`"), "{e}");
+}
