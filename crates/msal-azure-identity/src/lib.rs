@@ -23,6 +23,10 @@
 //! - tenant and claims-related settings (client capabilities) are fixed when
 //!   the credential is built: `TokenRequestOptions` carries neither;
 //! - concurrent `get_token` calls for the same scopes make one request;
+//! - a token handed out is handed out again, without going through msal's
+//!   cache, only while all of the above still holds for it and (for a
+//!   signed-in user) the shared cache file is unchanged since it was read,
+//!   so a sign-out or a refresh by another process is seen at once;
 //! - errors are `azure_core::Error`s of kind `Credential` whose message
 //!   starts with the credential's name and keeps msal's own (a user who must
 //!   sign in again is told to run `msal login` or `az login`);

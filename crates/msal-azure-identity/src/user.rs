@@ -29,8 +29,10 @@ const HINT: &str = "run `msal login`";
 /// The user signed in with the `msal` command line (`msal login`), as a
 /// `TokenCredential`: tokens come silently from the CLI's cache file, and
 /// are refreshed with the user's refresh token when they have less than
-/// five minutes left. No process is spawned; a cached token takes a file
-/// lock and a read, not a second.
+/// five minutes left. No process is spawned: while the file is unchanged, a
+/// token handed out before is handed out again after one `stat` of the
+/// file; otherwise msal reads the file under its lock (a millisecond, not
+/// the second `az account get-access-token` takes).
 ///
 /// It uses the CLI's settings: client id, authority and cache file
 /// (encrypted `cache.bin` or, with `plaintext`, `cache.json` in the user's

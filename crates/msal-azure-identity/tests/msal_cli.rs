@@ -28,10 +28,10 @@ async fn login(mut cmd: std::process::Command, admin: Admin, user: &str) -> std:
         let mut tx = Some(tx);
         let mut all = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("enter the code") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(());
-                }
+            if line.contains("enter the code")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(());
             }
             all.push_str(&line);
             all.push('\n');
