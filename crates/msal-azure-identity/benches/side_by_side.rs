@@ -98,7 +98,7 @@ fn main() {
         .expect("emulator");
     let ca_pem = std::fs::read(&ca_path).expect("CA");
     let http: Arc<dyn HttpClient> = Arc::new(
-        msal::transport::ReqwestHttpClient::builder()
+        msal::http::ReqwestHttpClient::builder()
             .add_root_certificate_pem(&ca_pem)
             .build()
             .expect("http client"),

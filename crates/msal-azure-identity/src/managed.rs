@@ -116,12 +116,12 @@ impl ManagedIdentityCredential {
             .map_err(|e| Failure::msal(e, None))?;
         tracing::debug!(
             target: "msal_azure_identity",
-            from_cache = t.source == msal::managed_identity::TokenSource::Cache,
-            expires_on = t.expires_on,
+            from_cache = t.source() == msal::TokenSource::Cache,
+            expires_on = t.expires_on_unix(),
             "managed identity token"
         );
-        let token = access_token(t.access_token.expose_secret(), t.expires_on)?;
-        self.memo.put(key, &token, t.refresh_on, None);
+        let token = access_token(t.access_token().expose_secret(), t.expires_on_unix())?;
+        self.memo.put(key, &token, t.refresh_on_unix(), None);
         Ok(token)
     }
 }
@@ -244,8 +244,8 @@ pub(crate) async fn probe_imds(
 
 /// The default client for the probe: no proxy, the timeout as connect timeout.
 pub(crate) fn probe_client(timeout: Duration) -> Result<Arc<dyn HttpClient>, String> {
-    msal::transport::ReqwestHttpClient::builder()
-        .proxy(msal::transport::ProxyConfig::None)
+    msal::http::ReqwestHttpClient::builder()
+        .proxy(msal::http::ProxyConfig::None)
         .connect_timeout(timeout)
         .timeout(timeout)
         .build()

@@ -52,20 +52,21 @@ pub(crate) fn check_scopes(scopes: &[&str]) -> Result<(), Failure> {
 pub(crate) fn pick_account(accounts: &[Account], wanted: Option<&str>) -> Result<Account, String> {
     let mut distinct: Vec<&Account> = Vec::new();
     for a in accounts {
-        let home = a.home_account_id.rsplit('.').next().unwrap_or("");
+        let home = a.home_account_id().rsplit('.').next().unwrap_or("");
         match distinct.iter().position(|b| {
-            b.home_account_id.eq_ignore_ascii_case(&a.home_account_id)
-                && b.environment.eq_ignore_ascii_case(&a.environment)
+            b.home_account_id()
+                .eq_ignore_ascii_case(a.home_account_id())
+                && b.environment().eq_ignore_ascii_case(a.environment())
         }) {
             None => distinct.push(a),
-            Some(i) if a.realm.eq_ignore_ascii_case(home) => distinct[i] = a,
+            Some(i) if a.realm().eq_ignore_ascii_case(home) => distinct[i] = a,
             Some(_) => {}
         }
     }
     let names = || {
         distinct
             .iter()
-            .map(|a| a.username.as_str())
+            .map(|a| a.username())
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -73,7 +74,7 @@ pub(crate) fn pick_account(accounts: &[Account], wanted: Option<&str>) -> Result
         Some(w) => distinct
             .iter()
             .find(|a| {
-                a.username.eq_ignore_ascii_case(w) || a.home_account_id.eq_ignore_ascii_case(w)
+                a.username().eq_ignore_ascii_case(w) || a.home_account_id().eq_ignore_ascii_case(w)
             })
             .map(|a| (*a).clone())
             .ok_or_else(|| {
@@ -99,30 +100,24 @@ mod tests {
     use super::*;
 
     fn account(user: &str, hai: &str, realm: &str) -> Account {
-        Account {
-            home_account_id: hai.into(),
-            environment: "login.microsoftonline.com".into(),
-            realm: realm.into(),
-            local_account_id: "x".into(),
-            username: user.into(),
-            authority_type: "MSSTS".into(),
-            account_source: None,
-            name: None,
-        }
+        Account::new(hai, "login.microsoftonline.com")
+            .with_realm(realm)
+            .with_username(user)
+            .with_local_account_id("x")
     }
 
     #[test]
     fn the_only_account_or_the_named_one() {
         let one = [account("ada@c.com", "u1.t1", "t1")];
-        assert_eq!(pick_account(&one, None).unwrap().username, "ada@c.com");
+        assert_eq!(pick_account(&one, None).unwrap().username(), "ada@c.com");
         assert_eq!(
             pick_account(&one, Some("ADA@c.com"))
                 .unwrap()
-                .home_account_id,
+                .home_account_id(),
             "u1.t1"
         );
         assert_eq!(
-            pick_account(&one, Some("U1.T1")).unwrap().username,
+            pick_account(&one, Some("U1.T1")).unwrap().username(),
             "ada@c.com"
         );
         let e = pick_account(&one, Some("bob@c.com")).unwrap_err();
@@ -139,7 +134,7 @@ mod tests {
             account("ada@c.com", "u1.t1", "guest"),
             account("ada@c.com", "u1.t1", "t1"),
         ];
-        assert_eq!(pick_account(&guest, None).unwrap().realm, "t1");
+        assert_eq!(pick_account(&guest, None).unwrap().realm(), "t1");
         let two = [
             account("ada@c.com", "u1.t1", "t1"),
             account("bob@c.com", "u2.t1", "t1"),
@@ -152,7 +147,7 @@ mod tests {
         assert_eq!(
             pick_account(&two, Some("bob@c.com"))
                 .unwrap()
-                .home_account_id,
+                .home_account_id(),
             "u2.t1"
         );
     }

@@ -7,8 +7,8 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use msal::PublicClientApplication;
 use msal::clock::{Clock, SystemClock};
 use msal::http::HttpClient;
+use msal::http::ProxyConfig;
 use msal::managed_identity::Environment;
-use msal::transport::ProxyConfig;
 use msal_cache_file::{Encryption, FileCache};
 
 use crate::env;
