@@ -144,6 +144,22 @@ fn main() {
         ours,
         20_000,
     ));
+    // The same app through msal's cache on every call (an app built by
+    // hand: the credential keeps no memo of its own then).
+    let app = msal::ConfidentialClientApplication::builder(
+        defaults::DAEMON_APP_ID,
+        ClientCredential::secret(ClientSecret::new(defaults::DAEMON_SECRET)),
+    )
+    .authority(authority.as_str())
+    .http_client(http.clone())
+    .build()
+    .expect("app");
+    figures.push(hits(
+        "ConfidentialClientCredential over msal's cache on every call (no memo)",
+        &rt,
+        ConfidentialClientCredential::from_application(app),
+        20_000,
+    ));
     let theirs = {
         let mut cloud = azure_core::cloud::CustomConfiguration::default();
         cloud.authority_host = emu.base_url().to_owned();
@@ -186,6 +202,31 @@ fn main() {
         "SignedInUserCredential hit (msal CLI cache file unchanged: one stat)",
         &rt,
         user,
+        1_000,
+    ));
+    // The path taken while the file is not settled (just written, or its
+    // modification time ahead): msal reads it under the lock every call.
+    let unsettled = dir.path().join("unsettled.json");
+    std::fs::copy(&token_file, &unsettled).expect("copy");
+    std::fs::File::options()
+        .write(true)
+        .open(&unsettled)
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+        })
+        .expect("mtime");
+    let locked = SignedInUserCredential::builder()
+        .client_id(AZURE_CLI_CLIENT_ID)
+        .authority(authority.clone())
+        .cache_path(&unsettled)
+        .plaintext(true)
+        .http_client(http.clone())
+        .build()
+        .expect("user");
+    figures.push(hits(
+        "SignedInUserCredential, file not settled (msal: lock, read, unlock)",
+        &rt,
+        locked,
         1_000,
     ));
     let az_cred = || {
