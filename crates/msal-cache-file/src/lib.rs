@@ -52,6 +52,7 @@
 mod buf;
 mod builder;
 mod cache;
+mod default_path;
 pub mod envelope;
 mod error;
 mod fsio;
@@ -66,6 +67,9 @@ pub use builder::{
     Encryption, FileCacheBuilder,
 };
 pub use cache::FileCache;
+pub use default_path::{
+    CLI_CACHE_DIR, CLI_CACHE_FILE, CLI_PLAINTEXT_CACHE_FILE, cli_default_cache_path,
+};
 pub use envelope::CacheKey;
 pub use error::{CorruptReason, Error, file_cache_error};
 pub use keystore::KeyringBackend;

@@ -63,22 +63,17 @@ impl Ctx {
     }
 
     /// `--cache`, else `msal/cache.bin` (`cache.json` with `--plaintext`) in
-    /// the user's local data directory.
+    /// the user's local data directory (the location is shared through
+    /// msal-cache-file so that other programs find the CLI's cache).
     pub(crate) fn cache_path(&self) -> CliResult<PathBuf> {
         if let Some(p) = &self.g.cache {
             return Ok(p.clone());
         }
-        let dir = dirs::data_local_dir().ok_or_else(|| {
+        msal_cache_file::cli_default_cache_path(self.g.plaintext).ok_or_else(|| {
             CliError::other(
                 "cannot find the user's data directory (is HOME set?); pass --cache PATH",
             )
-        })?;
-        let name = if self.g.plaintext {
-            "cache.json"
-        } else {
-            "cache.bin"
-        };
-        Ok(dir.join("msal").join(name))
+        })
     }
 
     /// The cache file: encrypted with a key from the OS keyring, or plain
