@@ -51,6 +51,63 @@ fn partition_ok(entry: Option<&str>, query: Option<&str>) -> bool {
     }
 }
 
+/// An access-token query and its answer, owned (see
+/// [`TokenCache::find_shared_token`]).
+#[derive(Debug, Clone)]
+pub(crate) struct QueryMemo {
+    client_id: Box<str>,
+    home_account_id: Option<Box<str>>,
+    environments: Box<[Box<str>]>,
+    realms: Box<[Box<str>]>,
+    scopes: Box<[Box<str>]>,
+    token_type: Option<Box<str>>,
+    key_id: Option<Box<str>>,
+    ext_cache_key: Option<Box<str>>,
+    user_assertion_hash: Option<Box<str>>,
+    /// When it was answered (a clock moved back may revive expired tokens).
+    at: i64,
+    found: Option<std::sync::Arc<SharedToken>>,
+}
+
+fn boxed(items: &[&str]) -> Box<[Box<str>]> {
+    items.iter().map(|s| Box::from(*s)).collect()
+}
+
+fn same(owned: &[Box<str>], q: &[&str]) -> bool {
+    owned.len() == q.len() && owned.iter().zip(q).all(|(a, b)| **a == **b)
+}
+
+impl QueryMemo {
+    fn new(q: &AccessTokenQuery<'_>, at: i64, found: Option<std::sync::Arc<SharedToken>>) -> Self {
+        Self {
+            client_id: q.client_id.into(),
+            home_account_id: q.home_account_id.map(Into::into),
+            environments: boxed(q.environments),
+            realms: boxed(q.realms),
+            scopes: boxed(q.scopes),
+            token_type: q.token_type.map(Into::into),
+            key_id: q.key_id.map(Into::into),
+            ext_cache_key: q.ext_cache_key.map(Into::into),
+            user_assertion_hash: q.user_assertion_hash.map(Into::into),
+            at,
+            found,
+        }
+    }
+
+    /// Whether `q` is exactly the memoized query (byte for byte).
+    fn answers(&self, q: &AccessTokenQuery<'_>) -> bool {
+        *self.client_id == *q.client_id
+            && self.home_account_id.as_deref() == q.home_account_id
+            && same(&self.scopes, q.scopes)
+            && same(&self.realms, q.realms)
+            && same(&self.environments, q.environments)
+            && self.token_type.as_deref() == q.token_type
+            && self.key_id.as_deref() == q.key_id
+            && self.ext_cache_key.as_deref() == q.ext_cache_key
+            && self.user_assertion_hash.as_deref() == q.user_assertion_hash
+    }
+}
+
 /// Whether an access token entry matches `q` (expiry aside).
 pub(crate) fn at_matches(
     slot: &Slot<AtFields>,
@@ -154,7 +211,30 @@ impl TokenCache {
 
     /// The unexpired access token matching `q` with the latest expiry, as
     /// results share it: decoded on the entry's first hit, then shared.
+    ///
+    /// The first query since the cache last changed is memoized with its
+    /// answer: a partition serves one query over and over (a daemon's scopes
+    /// in a tenant), and comparing the query with the memo touches far less
+    /// memory than probing the index. The memo is exact: the query is
+    /// compared field by field, and a token that expired since is dropped
+    /// as the index would drop it (the best match can only expire, never be
+    /// overtaken, while nothing changes).
     pub(crate) fn find_shared_token(
+        &self,
+        q: &AccessTokenQuery<'_>,
+        now: i64,
+    ) -> Option<std::sync::Arc<SharedToken>> {
+        if let Some(memo) = self.hot.get() {
+            if now >= memo.at && memo.answers(q) {
+                return memo.found.clone().filter(|t| t.expires_on > now);
+            }
+        }
+        let found = self.find_shared_token_in_index(q, now);
+        let _ = self.hot.set(Box::new(QueryMemo::new(q, now, found.clone())));
+        found
+    }
+
+    fn find_shared_token_in_index(
         &self,
         q: &AccessTokenQuery<'_>,
         now: i64,
@@ -481,5 +561,84 @@ impl TokenCache {
             memo
         };
         (value > EXPIRY_NONE).then_some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{AuthorityType, TokenResponse, TokenResponseRecord};
+
+    const ENVS: [&str; 2] = ["login.microsoftonline.com", "login.windows.net"];
+
+    fn add_app_token(c: &mut TokenCache, secret: &str, scope: &str, expires_in: i64, now: i64) {
+        let scopes = vec![scope.to_owned()];
+        c.add(&TokenResponseRecord {
+            client_id: "app",
+            environment: ENVS[0],
+            realm: "tenant",
+            authority_type: AuthorityType::Mssts,
+            requested_scopes: &scopes,
+            response: &TokenResponse {
+                access_token: Some(AccessTokenSecret::new(secret)),
+                expires_in: Some(expires_in),
+                ..TokenResponse::default()
+            },
+            account_source: None,
+            username_hint: None,
+            user_assertion_hash: None,
+            refresh_token_to_rotate: None,
+            now,
+        })
+        .expect("added");
+    }
+
+    fn query<'a>(scopes: &'a [&'a str]) -> AccessTokenQuery<'a> {
+        AccessTokenQuery {
+            client_id: "app",
+            environments: &ENVS,
+            realms: &["tenant"],
+            scopes,
+            ..AccessTokenQuery::default()
+        }
+    }
+
+    fn found(c: &TokenCache, scopes: &[&str], now: i64) -> Option<String> {
+        c.find_shared_token(&query(scopes), now)
+            .map(|t| t.secret.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn the_query_memo_answers_as_the_index_does_through_changes() {
+        let mut c = TokenCache::new();
+        add_app_token(&mut c, "a", "api://x/.default", 100, 1000);
+        // First query answered from the index, then from the memo.
+        assert_eq!(found(&c, &["api://x/.default"], 1010).as_deref(), Some("a"));
+        assert!(c.hot.get().is_some());
+        assert_eq!(found(&c, &["api://x/.default"], 1020).as_deref(), Some("a"));
+        // Another query is not answered by the memo.
+        assert_eq!(found(&c, &["api://y/.default"], 1020), None);
+        assert_eq!(
+            c.find_shared_token(
+                &AccessTokenQuery {
+                    client_id: "other",
+                    ..query(&["api://x/.default"])
+                },
+                1020
+            )
+            .map(|_| ()),
+            None
+        );
+        // The memoized token expires: gone, as the index would say.
+        assert_eq!(found(&c, &["api://x/.default"], 1100), None);
+        // A clock moved back is answered from the index again.
+        assert_eq!(found(&c, &["api://x/.default"], 1001).as_deref(), Some("a"));
+        // A change drops the memo: the new token wins.
+        add_app_token(&mut c, "b", "api://x/.default", 3600, 1050);
+        assert!(c.hot.get().is_none());
+        assert_eq!(found(&c, &["api://x/.default"], 1060).as_deref(), Some("b"));
+        // A removal too.
+        c.remove_app_tokens("app", &ENVS);
+        assert_eq!(found(&c, &["api://x/.default"], 1060), None);
     }
 }

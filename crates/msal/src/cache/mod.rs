@@ -82,6 +82,9 @@ pub struct TokenCache {
     changed: bool,
     /// Memo of `latest_access_token_expiry` (a sentinel when unknown).
     max_expiry: AtomicI64,
+    /// The answer to the first access-token query since the last change:
+    /// repeated hits on one partition skip the index (see `lookup.rs`).
+    hot: std::sync::OnceLock<Box<lookup::QueryMemo>>,
 }
 
 impl Default for TokenCache {
@@ -104,6 +107,7 @@ impl Clone for TokenCache {
             seed: self.seed,
             changed: self.changed,
             max_expiry: AtomicI64::new(self.max_expiry.load(Ordering::Relaxed)),
+            hot: self.hot.clone(),
         }
     }
 }
@@ -139,6 +143,7 @@ impl TokenCache {
             seed,
             changed: false,
             max_expiry: AtomicI64::new(EXPIRY_NONE),
+            hot: std::sync::OnceLock::new(),
         }
     }
 
@@ -168,5 +173,6 @@ impl TokenCache {
 
     fn touched_access_tokens(&mut self) {
         self.max_expiry.store(EXPIRY_UNKNOWN, Ordering::Relaxed);
+        self.hot = std::sync::OnceLock::new();
     }
 }
