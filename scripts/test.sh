@@ -6,6 +6,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# A clean clone builds once: incremental caches would only cost time and disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
