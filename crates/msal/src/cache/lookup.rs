@@ -230,7 +230,9 @@ impl TokenCache {
             }
         }
         let found = self.find_shared_token_in_index(q, now);
-        let _ = self.hot.set(Box::new(QueryMemo::new(q, now, found.clone())));
+        let _ = self
+            .hot
+            .set(Box::new(QueryMemo::new(q, now, found.clone())));
         found
     }
 

@@ -70,6 +70,9 @@ enum Mode {
     Stored {
         hooks: Arc<dyn CacheAccess>,
         stripes: Box<[Mutex<()>]>,
+        /// The last document each partition's hooks handed over, parsed:
+        /// a read that gets the same bytes again parses nothing.
+        parsed: ParsedDocuments,
     },
     Partitions(Partitions),
 }
@@ -125,6 +128,7 @@ impl CacheIo {
             mode: Mode::Stored {
                 hooks,
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                parsed: ParsedDocuments::new(PARSED_DOCUMENTS_BYTES),
             },
         }
     }
@@ -165,9 +169,10 @@ impl CacheIo {
                 Ok(op(&cache))
             }
             Mode::Partitions(p) => Ok(p.read(partition, op)),
-            Mode::Hooked { .. } | Mode::Stored { .. } => {
-                self.access(partition, |c| Ok(op(c))).await
+            Mode::Stored { hooks, parsed, .. } => {
+                read_stored(hooks.as_ref(), parsed, partition, op).await
             }
+            Mode::Hooked { .. } => self.access(partition, |c| Ok(op(c))).await,
         }
     }
 
@@ -199,7 +204,7 @@ impl CacheIo {
                 let mut cache = cache.lock().await;
                 access_hooked(&mut cache, hooks.as_ref(), partition, op).await
             }
-            Mode::Stored { hooks, stripes } => {
+            Mode::Stored { hooks, stripes, .. } => {
                 access_stored(stripes, hooks.as_ref(), partition, op).await
             }
         }
@@ -298,6 +303,113 @@ async fn access_stored<R>(
             tracing::warn!(kind = %e.kind, "after_access failed after a failed cache operation");
             result
         }
+    }
+}
+
+/// A read in store-backed partitioned mode: no lock stripe (a read writes
+/// nothing, so it need not wait for a write in progress; it sees the
+/// document before or after it), and the document the hooks hand over is
+/// parsed only when it differs from the last one seen for the partition.
+async fn read_stored<R>(
+    hooks: &dyn CacheAccess,
+    parsed: &ParsedDocuments,
+    partition: Partition<'_>,
+    op: impl FnOnce(&TokenCache) -> R,
+) -> Result<R> {
+    let args = CacheAccessArgs::new(partition.key, partition.is_app_cache).with_partitioned(true);
+    let (result, expiry) = match hooks.before_access(args).await {
+        Ok(Some(doc)) => match parsed.get(partition, &doc) {
+            Some(hit) => (Ok(op(&hit.cache)), suggested_expiry(&hit.cache)),
+            None => match TokenCache::deserialize(&doc) {
+                Ok(cache) => {
+                    let r = op(&cache);
+                    let expiry = suggested_expiry(&cache);
+                    parsed.put(partition, doc, cache);
+                    (Ok(r), expiry)
+                }
+                Err(e) => (Err(Error::from(e)), None),
+            },
+        },
+        Ok(None) => (Ok(op(&TokenCache::new())), Some(UNIX_EPOCH)),
+        Err(e) => (Err(Error::Storage(e)), None),
+    };
+    match hooks.after_access(args.after(false, expiry), None).await {
+        Ok(()) => result,
+        Err(e) if result.is_ok() => Err(Error::Storage(e)),
+        Err(e) => {
+            tracing::warn!(kind = %e.kind, "after_access failed after a failed cache read");
+            result
+        }
+    }
+}
+
+/// How much parsed documents a store-backed cache keeps (weighed by their
+/// text): enough for the partitions in use, bounded whatever their number.
+const PARSED_DOCUMENTS_BYTES: u64 = 64 << 20;
+
+/// The last document read for each partition, with its parse.
+struct ParsedDocuments {
+    app: ParsedMap,
+    user: ParsedMap,
+}
+
+struct Parsed {
+    doc: Vec<u8>,
+    cache: TokenCache,
+}
+
+#[derive(Clone)]
+struct ByText;
+
+impl quick_cache::Weighter<String, Arc<Parsed>> for ByText {
+    fn weight(&self, key: &String, p: &Arc<Parsed>) -> u64 {
+        // The parse holds about as much again as the text.
+        u64::try_from(key.len().saturating_add(p.doc.len().saturating_mul(2)))
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+}
+
+type ParsedMap = quick_cache::sync::Cache<String, Arc<Parsed>, ByText, foldhash::fast::RandomState>;
+
+impl ParsedDocuments {
+    fn new(max_bytes: u64) -> Self {
+        let map = || {
+            quick_cache::sync::Cache::with(
+                1024,
+                (max_bytes / 2).max(1),
+                ByText,
+                foldhash::fast::RandomState::default(),
+                Default::default(),
+            )
+        };
+        Self {
+            app: map(),
+            user: map(),
+        }
+    }
+
+    fn map(&self, p: Partition<'_>) -> &ParsedMap {
+        if p.is_app_cache {
+            &self.app
+        } else {
+            &self.user
+        }
+    }
+
+    /// The parse of `doc` if it is, byte for byte, the last one seen.
+    fn get(&self, p: Partition<'_>, doc: &[u8]) -> Option<Arc<Parsed>> {
+        self.map(p)
+            .get(p.key.unwrap_or(""))
+            .filter(|hit| hit.doc == doc)
+    }
+
+    fn put(&self, p: Partition<'_>, doc: Vec<u8>, mut cache: TokenCache) {
+        cache.mark_unchanged();
+        self.map(p).insert(
+            p.key.unwrap_or("").to_owned(),
+            Arc::new(Parsed { doc, cache }),
+        );
     }
 }
 
