@@ -4,7 +4,7 @@
 //! algorithm, single flight), next to `benches/cache.rs` which times the
 //! cache alone.
 //!
-//! `cargo bench -p msal --bench app -- CACHE.json [CACHE.json ...]` (files
+//! `cargo bench -p msal-core --bench app -- CACHE.json [CACHE.json ...]` (files
 //! from `gen_cache.py N OUT.json`, less than an hour old). Prints one JSON
 //! line per op and file with `"peer":"msal-rs-app"`. No HTTP request is made:
 //! the HTTP client fails every request, and every op checks its result.
@@ -153,7 +153,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     if files.is_empty() {
-        eprintln!("usage: cargo bench -p msal --bench app -- CACHE.json [CACHE.json ...]");
+        eprintln!("usage: cargo bench -p msal-core --bench app -- CACHE.json [CACHE.json ...]");
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,6 @@
 //! The shared token-cache benchmark (`/work/shared/bench/README.md`) on msal-rs.
 //!
-//! `cargo bench -p msal --bench cache -- CACHE.json [CACHE.json ...]`
+//! `cargo bench -p msal-core --bench cache -- CACHE.json [CACHE.json ...]`
 //! (files from `gen_cache.py N OUT.json`, generated less than an hour before:
 //! their access tokens expire). Prints one JSON line per op and file, like
 //! `bench_python.py`: `{"peer":"msal-rs","op",...,"n","median_us","min_us","reps","version"}`.
@@ -170,7 +170,7 @@ fn main() {
     }
     if files.is_empty() {
         eprintln!(
-            "usage: cargo bench -p msal --bench cache -- CACHE.json [...]  (see gen_cache.py)"
+            "usage: cargo bench -p msal-core --bench cache -- CACHE.json [...]  (see gen_cache.py)"
         );
         std::process::exit(2);
     }

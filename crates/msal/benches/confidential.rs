@@ -1,4 +1,4 @@
-//! Confidential-client cache hits (`cargo bench -p msal --bench confidential`).
+//! Confidential-client cache hits (`cargo bench -p msal-core --bench confidential`).
 //!
 //! - `acquire_token_for_client` hits with 1, 1,000 and 10,000 tenants in
 //!   the cache: the default MemoryStore; Redis with an L1 (served from L1);

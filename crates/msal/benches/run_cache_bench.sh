@@ -13,7 +13,7 @@ py="${MSAL_PYTHON:-$root/.venv/bin/python}"
 out="${OUT:-$root/target/cache-bench}"
 mkdir -p "$out"
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(100 1000 10000 100000)
-(cd "$root" && cargo build --release -p msal --bench cache 2>&1 | tail -1)
+(cd "$root" && cargo build --release -p msal-core --bench cache 2>&1 | tail -1)
 bin="$(ls -t "$root"/target/release/deps/cache-* | grep -v '\.d$' | head -1)"
 : > "$out/python.jsonl"; : > "$out/rust.jsonl"
 for n in "${sizes[@]}"; do

@@ -27,7 +27,7 @@ pub const DEFAULT_INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 ///
 /// ```no_run
 /// # async fn run(app: msal::PublicClientApplication) -> msal::Result<()> {
-/// use msal::protocol::authorize::Prompt;
+/// use msal::Prompt;
 /// let token = app
 ///     .acquire_token_interactive(&["User.Read"])
 ///     .login_hint("ada@contoso.com")
