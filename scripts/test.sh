@@ -115,6 +115,9 @@ log "running cargo test --workspace"
 # Benchmarks are built (so they keep compiling) but not run: they measure, they
 # do not assert, and some take minutes. See each crate's benches/ for how to run them.
 cargo test --workspace --all-targets --no-run "$@"
+# Binaries and examples as a user runs them (target/debug/msal, examples/token):
+# tests start them as child processes.
+cargo build --workspace --bins --examples "$@"
 cargo test --workspace --lib --bins --tests --examples "$@"
 cargo test --workspace --doc
 
