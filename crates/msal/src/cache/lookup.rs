@@ -224,10 +224,11 @@ impl TokenCache {
         q: &AccessTokenQuery<'_>,
         now: i64,
     ) -> Option<std::sync::Arc<SharedToken>> {
-        if let Some(memo) = self.hot.get() {
-            if now >= memo.at && memo.answers(q) {
-                return memo.found.clone().filter(|t| t.expires_on > now);
-            }
+        if let Some(memo) = self.hot.get()
+            && now >= memo.at
+            && memo.answers(q)
+        {
+            return memo.found.clone().filter(|t| t.expires_on > now);
         }
         let found = self.find_shared_token_in_index(q, now);
         let _ = self
