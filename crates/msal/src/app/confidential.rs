@@ -95,7 +95,7 @@ impl ConfidentialClientApplicationBuilder {
     /// Builds the app.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty client id, a bad authority, or (without
+    /// [`Error::Config`](crate::Error::Config) for an empty client id, a bad authority, or (without
     /// the `reqwest` feature) a missing HTTP client.
     pub fn build(self) -> Result<ConfidentialClientApplication> {
         let s = self.common.resolve(&self.client_id)?;

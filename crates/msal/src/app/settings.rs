@@ -157,7 +157,8 @@ macro_rules! common_setters {
             self
         }
 
-        /// The HTTP client (default: [`crate::transport::default_http_client`]).
+        /// The HTTP client (default: [`ReqwestHttpClient`](crate::http::ReqwestHttpClient)
+        /// with the system's proxy settings, when the `reqwest` feature is on).
         pub fn http_client(mut self, http: std::sync::Arc<dyn crate::http::HttpClient>) -> Self {
             self.common.http = Some(http);
             self
