@@ -72,14 +72,14 @@ impl Ctx {
             }
             extra_root = Some(pem);
         }
-        let proxy = self.g.proxy.as_deref().map(|proxy| {
-            let proxy = proxy.trim();
-            if proxy.eq_ignore_ascii_case("none") {
-                ProxyConfig::None
-            } else {
-                ProxyConfig::Url(proxy.to_owned())
+        let proxy = match self.g.proxy.as_deref().map(str::trim) {
+            None => None,
+            Some(p) if p.eq_ignore_ascii_case("none") => Some(ProxyConfig::None),
+            Some(p) => {
+                check_proxy(p)?;
+                Some(ProxyConfig::Url(p.to_owned()))
             }
-        });
+        };
         Ok(Arc::new(LazyHttpClient {
             extra_root,
             proxy,
@@ -215,6 +215,51 @@ impl HttpClient for LazyHttpClient {
     }
 }
 
+/// `--proxy` is checked now, as the client will read it (`host:port` means
+/// `http://host:port`), so that a bad value fails every command, also one
+/// that makes no request. The message never shows the value: it may hold a
+/// password.
+fn check_proxy(raw: &str) -> CliResult {
+    let url = if raw.contains("://") {
+        url::Url::parse(raw)
+    } else {
+        url::Url::parse(&format!("http://{raw}"))
+    };
+    match url {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Err(CliError::other(
+            "--proxy (MSAL_PROXY) has no host; expected http://host:port",
+        )),
+        Ok(u) => Err(CliError::other(format!(
+            "--proxy (MSAL_PROXY) uses the scheme {:?}, which msal does not support; use an http:// or https:// proxy",
+            u.scheme()
+        ))),
+        Err(e) => Err(CliError::other(format!(
+            "--proxy (MSAL_PROXY) is not a usable proxy URL ({e}); expected http://host:port"
+        ))),
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_proxy_is_refused_without_showing_it() {
+        assert!(check_proxy("http://proxy.corp:3128").is_ok());
+        assert!(check_proxy("proxy.corp:3128").is_ok());
+        for bad in [
+            "http://user:hunter2@[::1",
+            "socks5://user:hunter2@h:1",
+            "http://",
+        ] {
+            let e = check_proxy(bad).unwrap_err();
+            assert!(!e.message.contains("hunter2"), "{}", e.message);
+            assert!(e.message.contains("--proxy"), "{}", e.message);
+        }
+    }
 }
