@@ -631,8 +631,11 @@ impl Inner {
     }
 }
 
-/// Checks that `bytes` hold one JSON object, without building it.
+/// Checks that `bytes` hold one JSON object, without building it. A UTF-8
+/// byte-order mark in front (left by editors and PowerShell) is accepted:
+/// the cache reads past it and never writes one.
 fn validate_json(bytes: &[u8]) -> Result<(), CorruptReason> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b != b'{') {
         return Err(CorruptReason::NotJson);
@@ -674,5 +677,11 @@ mod tests {
         assert_eq!(validate_json(b"{\"a\" 1}"), Err(CorruptReason::NotJson));
         assert_eq!(validate_json(b"{} {}"), Err(CorruptReason::NotJson));
         assert_eq!(validate_json(b"   "), Err(CorruptReason::Truncated));
+        assert_eq!(validate_json(b"\xEF\xBB\xBF{\"a\": 1}"), Ok(()));
+        assert_eq!(
+            validate_json(b"\xEF\xBB\xBF[]"),
+            Err(CorruptReason::NotJson)
+        );
+        assert_eq!(validate_json(b"\xEF\xBB{}"), Err(CorruptReason::NotJson));
     }
 }

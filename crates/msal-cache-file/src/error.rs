@@ -83,6 +83,16 @@ pub enum Error {
         /// The size of the document.
         len: u64,
     },
+    /// The cache path names something other than a regular file (a FIFO,
+    /// a socket, a device, a directory): it is not opened, since reading a
+    /// FIFO or a device could wait forever or never end.
+    #[error("the cache path {} is {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The cache file's path.
+        path: PathBuf,
+        /// What it is instead ("a FIFO", "a socket", "a character device", …).
+        kind: &'static str,
+    },
     /// The builder was given something unusable.
     #[error("invalid file cache configuration: {0}")]
     Config(String),
@@ -167,7 +177,7 @@ impl Error {
         match self {
             Self::LockTimeout { .. } => StorageErrorKind::LockTimeout,
             Self::Corrupt { .. } => StorageErrorKind::Corrupt,
-            Self::Io { .. } => StorageErrorKind::Io,
+            Self::Io { .. } | Self::NotAFile { .. } => StorageErrorKind::Io,
             Self::Keyring { .. } => StorageErrorKind::Unavailable,
             Self::Conflict { .. }
             | Self::TooLarge { .. }

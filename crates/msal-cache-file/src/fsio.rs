@@ -82,17 +82,26 @@ pub(crate) type Snapshot = (Vec<u8>, Stamp);
 /// The file's raw bytes and stamp, or `None` if there is no file.
 ///
 /// # Errors
-/// [`CorruptReason::TooLarge`] when the file holds more than `limit` bytes:
-/// neither its stated size nor what it yields (a device, a growing file) is
-/// trusted beyond the limit.
+/// [`Error::NotAFile`] when the path (after symbolic links) is a FIFO, a
+/// socket, a device or a directory: it is never read, since a FIFO would
+/// block and a device may never end. [`CorruptReason::TooLarge`] when the
+/// file holds more than `limit` bytes: neither its stated size nor what it
+/// yields (a growing file) is trusted beyond the limit.
 pub(crate) fn read(path: &Path, limit: u64) -> Result<Option<Snapshot>, Error> {
-    let mut file = match File::open(path) {
+    match std::fs::metadata(path) {
+        Ok(meta) => regular_file(path, &meta)?,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("stat", path, e)),
+    }
+    let mut file = match open_for_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
     };
     let too_large = || Error::corrupt(path, CorruptReason::TooLarge { limit });
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    // Again on what was opened: the path may have been replaced meanwhile.
+    regular_file(path, &meta)?;
     if meta.len() > limit {
         return Err(too_large());
     }
@@ -108,6 +117,59 @@ pub(crate) fn read(path: &Path, limit: u64) -> Result<Option<Snapshot>, Error> {
     // Stamp after reading: nothing writes in place while we hold the lock.
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     Ok(Some((bytes, Stamp::of(&meta))))
+}
+
+/// Opens `path` for reading. On Unix without blocking: opening a FIFO that
+/// replaced the file after it was looked at returns at once (and is then
+/// refused) instead of waiting for a writer.
+fn open_for_read(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK changes nothing for a regular file's reads.
+        opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    opts.open(path)
+}
+
+/// [`Error::NotAFile`] unless `meta` is a regular file's.
+fn regular_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
+    }
+    let kind = if ft.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&ft)
+    };
+    Err(Error::NotAFile {
+        path: path.to_owned(),
+        kind,
+    })
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// The stamp of the file at `path`, or `None` if there is no file.
@@ -296,21 +358,55 @@ mod tests {
         assert!(read(&dir.path().join("absent"), 10).unwrap().is_none());
     }
 
-    /// A file whose stated size is 0 but which yields endless bytes: the
-    /// read stops one byte past the limit instead of filling memory.
+    /// A link to a device that yields endless bytes is refused before it
+    /// is opened.
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_link_to_an_endless_device_is_refused_not_read_whole() {
+    fn a_link_to_an_endless_device_is_refused_unread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cache.json");
         std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
-        assert!(matches!(
-            read(&path, 4096),
-            Err(Error::Corrupt {
-                reason: CorruptReason::TooLarge { limit: 4096 },
-                ..
-            })
-        ));
+        match read(&path, 4096) {
+            Err(Error::NotAFile { kind, path: p }) => {
+                assert_eq!(kind, "a character device");
+                assert_eq!(p, path);
+            }
+            other => panic!("a device: {other:?}"),
+        }
+    }
+
+    /// A FIFO is refused at once: opening it to read would wait for a
+    /// writer forever.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let e = read(&path, 4096).unwrap_err();
+        assert!(matches!(e, Error::NotAFile { kind: "a FIFO", .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("is a FIFO, not a regular file"),
+            "{e}"
+        );
+        // Even opened directly (as after a swap), it does not block.
+        assert!(open_for_read(&path).is_ok());
+        let e = read(dir.path(), 4096).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NotAFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

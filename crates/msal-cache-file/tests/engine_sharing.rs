@@ -169,55 +169,60 @@ async fn eight_concurrent_silent_calls_on_one_app_succeed_and_are_saved() {
 }
 
 /// A call dropped by its caller's timeout while it holds the lock (its read
-/// of the file is stuck: the file is a FIFO nobody writes yet) releases the
-/// lock as soon as that read ends, not after max_hold.
-#[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_cancelled_while_it_holds_the_lock_frees_it_for_other_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.json");
-    let idp = Idp::new(&idp::uid(1));
-    let app = sign_in(&idp, &path, "user-at").await;
-    let saved = std::fs::read(&path).unwrap();
-
-    std::fs::remove_file(&path).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let cancelled = tokio::time::timeout(Duration::from_millis(300), app.accounts()).await;
-    assert!(cancelled.is_err(), "the read of the FIFO blocks");
-    let lock_path = plain(&path).lock_path().to_owned();
-    assert!(lock_path.exists(), "the stuck access holds the lock");
-
-    // The read ends; nobody awaits the access any more.
-    let fifo = path.clone();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
-        w.write_all(b"{}").unwrap();
-    })
-    .await
-    .unwrap();
-
-    // Another instance (as another process would) takes the lock well
-    // within its timeout, far below the 30 s max_hold.
-    let other = FileCache::builder(&path)
-        .encryption(Encryption::Plaintext)
-        .lock_timeout(Duration::from_secs(3))
+/// of the file is stuck: the only blocking thread is busy, so the read has
+/// not even started) releases the lock as soon as that read ends, not after
+/// max_hold. (A FIFO, which used to stand in for a stuck read, is refused
+/// before it is opened.)
+#[test]
+fn a_call_cancelled_while_it_holds_the_lock_frees_it_for_other_processes() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
         .build()
         .unwrap();
-    other.delete().await.expect("the lock is free");
-    assert!(!path.exists());
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let idp = Idp::new(&idp::uid(1));
+        let app = sign_in(&idp, &path, "user-at").await;
+        let saved = std::fs::read(&path).unwrap();
 
-    // The app itself is not stuck either.
-    std::fs::write(&path, &saved).unwrap();
-    let accounts = tokio::time::timeout(Duration::from_secs(3), app.accounts())
-        .await
-        .expect("the app's own next access is not blocked")
-        .unwrap();
-    assert_eq!(accounts.len(), 1);
+        // Hold the only blocking thread until told.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let blocker = tokio::task::spawn_blocking(move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        });
+        running.await.unwrap();
+        let cancelled = tokio::time::timeout(Duration::from_millis(300), app.accounts()).await;
+        assert!(cancelled.is_err(), "the read of the file waits");
+        let lock_path = plain(&path).lock_path().to_owned();
+        assert!(lock_path.exists(), "the stuck access holds the lock");
+
+        // The read runs and ends; nobody awaits the access any more.
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+
+        // Another instance (as another process would) takes the lock well
+        // within its timeout, far below the 30 s max_hold.
+        let other = FileCache::builder(&path)
+            .encryption(Encryption::Plaintext)
+            .lock_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        other.delete().await.expect("the lock is free");
+        assert!(!path.exists());
+
+        // The app itself is not stuck either.
+        std::fs::write(&path, &saved).unwrap();
+        let accounts = tokio::time::timeout(Duration::from_secs(3), app.accounts())
+            .await
+            .expect("the app's own next access is not blocked")
+            .unwrap();
+        assert_eq!(accounts.len(), 1);
+    });
 }
 
 /// A lock timeout too long to add to the clock waits without panicking.

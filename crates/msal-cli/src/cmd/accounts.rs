@@ -21,9 +21,13 @@ pub(crate) async fn run(ctx: &Ctx, json: bool) -> CliResult {
     } else if list.is_empty() {
         say!("No account is signed in. Sign in with `msal login`.");
     } else {
+        // One write, not one per account.
+        let mut text = String::new();
         for a in list {
-            say!("{}", account_line(a));
+            text.push_str(&account_line(a));
+            text.push('\n');
         }
+        say!("{}", text.trim_end_matches('\n'));
     }
     Ok(())
 }
