@@ -67,6 +67,8 @@ pub(crate) struct Store {
     pub(crate) extra_certs: HashMap<String, Vec<RegisteredCert>>,
     /// Azure Arc challenge key files on disk (removed when dropped).
     pub(crate) arc_keys: crate::managed_identity::ArcKeys,
+    /// The App Service / Service Fabric endpoints' token cache and log.
+    pub(crate) host_cache: crate::managed_identity::HostCache,
     next_request_id: u64,
 }
 
