@@ -446,3 +446,49 @@ async fn managed_identity_takes_one_id_at_most() {
         "nothing was asked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_flag_is_validated_and_a_loopback_authority_stays_global() {
+    let h = support::Harness::start().await;
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
+    let bad = run(h.daemon_app_token(&[
+        "--scopes",
+        &scope,
+        "--client-secret-env",
+        "DAEMON_SECRET_VAR",
+        "--region",
+        "westus2.evil.example",
+    ]))
+    .await;
+    let line = bad.fails(1);
+    assert!(line.contains("not an Azure region name"), "{line}");
+    assert_eq!(h.admin().total_requests(), 0, "refused before any request");
+
+    // A loopback authority has no regional form: the global endpoint serves
+    // the request, named or detected (REGION_NAME) alike.
+    for (region, env) in [("West US 2", None), ("auto", Some("westus2"))] {
+        let mut c = h.daemon_app_token(&[
+            "--scopes",
+            &scope,
+            "--client-secret-env",
+            "DAEMON_SECRET_VAR",
+            "--region",
+            region,
+            "--json",
+        ]);
+        if let Some(v) = env {
+            c.env("REGION_NAME", v);
+        }
+        let v = run(c).await.json();
+        assert!(v["access_token"].as_str().is_some(), "{v}");
+    }
+    let hosts: Vec<String> = h
+        .admin()
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == msal_emulator::Endpoint::Token)
+        .map(|r| r.host)
+        .collect();
+    assert_eq!(hosts.len(), 1, "the second run is served from the cache");
+    assert!(hosts[0].starts_with("127.0.0.1:"), "{hosts:?}");
+}

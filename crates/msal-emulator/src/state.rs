@@ -69,6 +69,8 @@ pub(crate) struct Store {
     pub(crate) arc_keys: crate::managed_identity::ArcKeys,
     /// The App Service / Service Fabric endpoints' token cache and log.
     pub(crate) host_cache: crate::managed_identity::HostCache,
+    /// IMDS's `location`: unset, the default; `Some(None)`, none (404).
+    pub(crate) imds_location: Option<Option<String>>,
     next_request_id: u64,
 }
 

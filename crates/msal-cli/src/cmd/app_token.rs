@@ -3,6 +3,7 @@
 use msal::managed_identity::{ManagedIdentity, ManagedIdentityApplication, UserAssignedId};
 use std::sync::Arc;
 
+use msal::authority::Region;
 use msal::credentials::{Certificate, ClientCredential};
 use msal::managed_identity::{Environment, WorkloadIdentity};
 use msal::secret::ClientSecret;
@@ -124,6 +125,11 @@ pub(crate) async fn acquire(
         } else {
             builder.authority(ctx.g.authority.as_str())
         }
+    };
+    let builder = match args.region.as_deref().map(str::trim) {
+        None => builder,
+        Some(r) if r.eq_ignore_ascii_case("auto") => builder.azure_region(Region::auto_detect()),
+        Some(r) => builder.azure_region(Region::named(r)?),
     };
     // App tokens are cached in the same file, under the app-token
     // partition, so the next run is served without a request.

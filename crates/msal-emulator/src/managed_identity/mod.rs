@@ -10,6 +10,7 @@
 //! | Azure Arc | same path, `api-version=2020-06-01` | `Metadata: true`; without `Authorization` a 401 names a fresh key file in [`Admin::arc_key_directory`]; `Authorization: Basic <its content>` gets the token (once) |
 //! | Service Fabric | same path, `api-version=2019-07-01-preview` | `Secret: <`[`IDENTITY_HEADER`]`>`; serve the emulator over TLS and pin its certificate |
 //! | App Service | `GET /msi/token?api-version=2019-08-01` | `X-IDENTITY-HEADER: <`[`IDENTITY_HEADER`]`>`, one of `client_id` / `mi_res_id` / `object_id` / `principal_id`; optional `token_sha256_to_refresh`, `xms_cc` |
+//! | IMDS instance metadata | `GET /metadata/instance/compute?api-version=...` | `Metadata: true`; JSON with the VM's `location` ([`Admin::set_imds_location`]), where regional clients read their region |
 //! | Cloud Shell | `POST /oauth2/token`, form `resource=` | `Metadata: true` |
 //! | Azure ML | `GET /azureml/msi/token?api-version=2017-09-01` | `secret: <`[`MSI_SECRET`]`>`, optional `clientid` |
 //!
@@ -39,12 +40,14 @@ use crate::state::EmulatorState;
 use crate::{Admin, EmulatorHandle};
 
 mod arc_keys;
+mod compute;
 mod handlers;
 mod host_cache;
 mod probe;
 mod wire;
 
 pub(crate) use arc_keys::ArcKeys;
+pub use compute::{DEFAULT_LOCATION, IMDS_COMPUTE_PATH};
 use handlers::{app_service, azure_ml, cloud_shell, imds_like};
 pub(crate) use host_cache::HostCache;
 pub use host_cache::HostTokenRequest;
@@ -123,6 +126,7 @@ pub enum Host {
 pub(crate) fn routes() -> Router<EmulatorState> {
     Router::new()
         .route(IMDS_PATH, any(imds_like))
+        .route(IMDS_COMPUTE_PATH, any(compute::compute))
         .route(APP_SERVICE_PATH, any(app_service))
         .route(CLOUD_SHELL_PATH, any(cloud_shell))
         .route(AZURE_ML_PATH, any(azure_ml))

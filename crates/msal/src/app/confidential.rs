@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::settings::{CommonSettings, common_setters};
 use super::to_strings;
-use crate::authority::Authority;
+use crate::authority::{Authority, Region};
 use crate::cache::Account;
 use crate::credentials::{ClientAuth, ClientCredential};
 use crate::engine::{CacheIo, Engine, EngineConfig, Partition};
@@ -65,6 +65,7 @@ pub struct ConfidentialClientApplicationBuilder {
     client_id: String,
     credential: ClientCredential,
     common: CommonSettings,
+    region: Option<Region>,
 }
 
 impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
@@ -73,6 +74,7 @@ impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
             .field("client_id", &self.client_id)
             .field("credential", &self.credential)
             .field("common", &self.common)
+            .field("region", &self.region)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +91,21 @@ impl ConfidentialClientApplicationBuilder {
     /// would keep them but with nothing to parse on a hit.
     pub fn cache_access(mut self, hooks: Arc<dyn CacheAccess>) -> Self {
         self.common.cache_access = Some(hooks);
+        self
+    }
+
+    /// Sends app-token requests ([`acquire_token_for_client`]) to the
+    /// regional endpoint of `region` (ESTS-R: `<region>.login.microsoft.com`,
+    /// or `<region>.<host>` in a national cloud), for apps that run on Azure.
+    /// With [`Region::auto_detect`] the region is `REGION_NAME` or the VM's
+    /// location from IMDS; when none is found, or the regional request fails
+    /// at the transport level, the global endpoint is used. Tokens are
+    /// cached under the global environment, so regional and global tokens
+    /// are one. Other flows are not regional.
+    ///
+    /// [`acquire_token_for_client`]: ConfidentialClientApplication::acquire_token_for_client
+    pub fn azure_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
         self
     }
 
@@ -115,6 +132,7 @@ impl ConfidentialClientApplicationBuilder {
             client_auth: Some(Arc::new(ClientAuth::new(s.client_id, self.credential))),
         });
         engine.cache = cache;
+        engine.region = self.region;
         Ok(ConfidentialClientApplication {
             engine: Arc::new(engine),
         })
@@ -132,6 +150,7 @@ impl ConfidentialClientApplication {
             client_id: client_id.into(),
             credential,
             common: CommonSettings::default(),
+            region: None,
         }
     }
 

@@ -16,6 +16,7 @@ mod acquire;
 mod cache_io;
 mod client;
 mod partitions;
+mod region;
 mod result;
 mod single_flight;
 mod targets;

@@ -183,7 +183,7 @@ impl TokenFlow for Call {
             ],
         );
         tracing::debug!(tenant = %self.target.realm, "client credentials: requesting an app token");
-        let response = e.post_token(&metadata, form, throttle, &[]).await?;
+        let response = e.post_app_token(&metadata, form, throttle).await?;
         e.store(
             Partition::app(&self.target.partition_key),
             Store {
