@@ -309,6 +309,11 @@ pub(crate) struct AppTokenArgs {
     /// the regional one cannot be reached; the token is cached as a global one.
     #[arg(long, value_name = "REGION", conflicts_with = "managed_identity")]
     pub(crate) region: Option<String>,
+    /// With --certificate: a certificate-bound token (mTLS proof of possession,
+    /// token type mtls_pop): asked for over mutual TLS with the certificate, and
+    /// only usable by a caller that presents the same certificate.
+    #[arg(long, requires = "certificate")]
+    pub(crate) mtls_pop: bool,
     /// Print JSON (same as --output json).
     #[arg(long)]
     pub(crate) json: bool,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use msal::http::HttpClient;
-use msal::http::{ProxyConfig, ReqwestHttpClient};
+use msal::http::{ProxyConfig, ReqwestHttpClient, ReqwestHttpClientBuilder};
 use msal::{PublicClientApplication, PublicClientApplicationBuilder};
 use msal_cache_file::{Encryption, FileCache};
 
@@ -37,6 +37,16 @@ impl Ctx {
     /// The HTTP client: the OS roots plus `SSL_CERT_FILE`/`SSL_CERT_DIR` plus
     /// `--ca-file`; the proxy from `--proxy` or the environment.
     pub(crate) fn http_client(&self) -> CliResult<Arc<dyn HttpClient>> {
+        let client = self
+            .http_client_builder()?
+            .build()
+            .map_err(CliError::from)?;
+        Ok(Arc::new(client))
+    }
+
+    /// The builder of [`http_client`](Self::http_client) (`--ca-file`,
+    /// `--proxy`), to add to (a TLS client certificate).
+    pub(crate) fn http_client_builder(&self) -> CliResult<ReqwestHttpClientBuilder> {
         let mut builder = ReqwestHttpClient::builder();
         if let Some(path) = &self.g.ca_file {
             let pem = std::fs::read(path).map_err(|e| {
@@ -58,8 +68,7 @@ impl Ctx {
                 ProxyConfig::Url(proxy.to_owned())
             });
         }
-        let client = builder.build().map_err(CliError::from)?;
-        Ok(Arc::new(client))
+        Ok(builder)
     }
 
     /// `--cache`, else `msal/cache.bin` (`cache.json` with `--plaintext`) in

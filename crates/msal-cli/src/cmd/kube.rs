@@ -128,6 +128,7 @@ impl IdentityArgs {
             object_id: self.object_id.clone(),
             workload_identity: self.workload_identity,
             region: None,
+            mtls_pop: false,
             json: false,
         }
     }

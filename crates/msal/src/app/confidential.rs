@@ -15,12 +15,13 @@ use super::to_strings;
 use crate::authority::{Authority, Region};
 use crate::cache::Account;
 use crate::credentials::{ClientAuth, ClientCredential};
-use crate::engine::{CacheIo, Engine, EngineConfig, Partition};
+use crate::engine::{CacheIo, Engine, EngineConfig, Mtls, Partition};
 use crate::error::Result;
 use crate::flows::{
     AuthorizationCodeRequest, AuthorizationUrlRequest, ClientCredentialsRequest, OnBehalfOfRequest,
     SilentRequest,
 };
+use crate::http::HttpClient;
 use crate::managed_identity::WorkloadIdentity;
 use crate::secret::{Assertion, AuthorizationCode};
 use crate::storage::{CacheAccess, DEFAULT_MAX_BYTES};
@@ -66,6 +67,7 @@ pub struct ConfidentialClientApplicationBuilder {
     credential: ClientCredential,
     common: CommonSettings,
     region: Option<Region>,
+    mtls_http: Option<Arc<dyn HttpClient>>,
 }
 
 impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
@@ -109,6 +111,17 @@ impl ConfidentialClientApplicationBuilder {
         self
     }
 
+    /// The HTTP client of mTLS proof-of-possession token requests
+    /// ([`ClientCredentialsRequest::mtls_proof_of_possession`]); it must
+    /// present the app's certificate as its TLS client certificate (e.g. a
+    /// [`ReqwestHttpClient`](crate::http::ReqwestHttpClient) built with
+    /// `client_certificate`). Default: a `ReqwestHttpClient` with the
+    /// certificate of the app's credential and the platform's roots.
+    pub fn mtls_http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.mtls_http = Some(http);
+        self
+    }
+
     /// Builds the app.
     ///
     /// # Errors
@@ -120,6 +133,10 @@ impl ConfidentialClientApplicationBuilder {
             Some(hooks) => CacheIo::stored(hooks),
             None => CacheIo::memory_partitions(DEFAULT_MAX_BYTES, s.clock.clone()),
         };
+        let mtls = self
+            .credential
+            .as_certificate()
+            .map(|c| Box::new(Mtls::new(c.clone(), self.mtls_http)));
         let mut engine = Engine::new(EngineConfig {
             client_id: s.client_id.clone(),
             authority: s.authority,
@@ -133,6 +150,7 @@ impl ConfidentialClientApplicationBuilder {
         });
         engine.cache = cache;
         engine.region = self.region;
+        engine.mtls = mtls;
         Ok(ConfidentialClientApplication {
             engine: Arc::new(engine),
         })
@@ -151,6 +169,7 @@ impl ConfidentialClientApplication {
             credential,
             common: CommonSettings::default(),
             region: None,
+            mtls_http: None,
         }
     }
 

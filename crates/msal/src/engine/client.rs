@@ -74,6 +74,8 @@ pub(crate) struct Engine {
     pub(crate) region: Option<crate::authority::Region>,
     /// The region, once resolved (`None`: the global endpoint).
     pub(crate) region_resolved: tokio::sync::OnceCell<Option<String>>,
+    /// Certificate apps: mTLS proof-of-possession requests.
+    pub(crate) mtls: Option<Box<super::Mtls>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,6 +124,7 @@ impl Engine {
             targets: Targets::new(c.instance_discovery),
             region: None,
             region_resolved: tokio::sync::OnceCell::new(),
+            mtls: None,
         }
     }
 

@@ -27,7 +27,7 @@ struct Compute {
 
 impl Engine {
     /// The app's region, resolved on first use (`None`: the global endpoint).
-    async fn region(&self) -> Option<&str> {
+    pub(crate) async fn region(&self) -> Option<&str> {
         let setting = self.region.as_ref()?;
         self.region_resolved
             .get_or_init(|| detect(self, setting))
