@@ -95,7 +95,7 @@ async fn an_mtls_pop_token_is_bound_to_the_certificate_and_cached_apart_from_bea
         .filter(|r| r.endpoint == Endpoint::Token)
         .map(|r| r.host)
         .collect();
-    assert_eq!(token_hosts, [mtls_host.clone()], "over the mTLS listener");
+    assert_eq!(token_hosts, [mtls_host], "over the mTLS listener");
 
     // A Bearer request does not get the PoP token: it makes its own request
     // (to the ordinary endpoint), and its token has no cnf.
