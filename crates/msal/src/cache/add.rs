@@ -128,10 +128,13 @@ impl TokenCache {
                 _ => 600,
             });
             let ext_expires_in = resp.ext_expires_in.unwrap_or(expires_in);
+            // Another scheme than Bearer is keyed by it, unless an extended
+            // key (`atext`) already sets the entry apart.
             let scheme = resp
                 .token_type
                 .as_deref()
-                .filter(|t| keys::is_auth_scheme(Some(t)));
+                .filter(|t| keys::is_auth_scheme(Some(t)))
+                .filter(|_| resp.ext_cache_key.as_deref().is_none_or(str::is_empty));
             let credential_type = if scheme.is_some() {
                 keys::ACCESS_TOKEN_WITH_AUTH_SCHEME
             } else {

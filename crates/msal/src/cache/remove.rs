@@ -35,6 +35,7 @@ impl PythonKey for AtFields {
         let ext = self.ext_cache_key.as_ref().map(|t| t.get(base));
         let token_type = self.token_type.as_ref().map(|t| t.get(base));
         if keys::is_auth_scheme(token_type)
+            && ext.is_none_or(str::is_empty)
             && field(&self.credential_type, base)
                 .eq_ignore_ascii_case(keys::ACCESS_TOKEN_WITH_AUTH_SCHEME)
         {
