@@ -303,6 +303,17 @@ pub(crate) struct AppTokenArgs {
     /// AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST.
     #[arg(long, group = "credential")]
     pub(crate) workload_identity: bool,
+    /// Client credentials on Azure: ask the regional endpoint (ESTS-R) of this
+    /// Azure region (`westus2`), or `auto` for the host's region (REGION_NAME,
+    /// then IMDS). Falls back to the global endpoint when no region is found or
+    /// the regional one cannot be reached; the token is cached as a global one.
+    #[arg(long, value_name = "REGION", conflicts_with = "managed_identity")]
+    pub(crate) region: Option<String>,
+    /// With --certificate: a certificate-bound token (mTLS proof of possession,
+    /// token type mtls_pop): asked for over mutual TLS with the certificate, and
+    /// only usable by a caller that presents the same certificate.
+    #[arg(long, requires = "certificate")]
+    pub(crate) mtls_pop: bool,
     /// Print JSON (same as --output json).
     #[arg(long)]
     pub(crate) json: bool,

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use msal::error::{TransportError, TransportErrorKind};
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
-use msal::http::{ProxyConfig, ReqwestHttpClient};
+use msal::http::{ProxyConfig, ReqwestHttpClient, ReqwestHttpClientBuilder};
 use msal::storage::{CacheAccess, CacheAccessArgs, StorageError};
 use msal::{PublicClientApplication, PublicClientApplicationBuilder};
 use msal_cache_file::{Encryption, FileCache};
@@ -86,6 +86,34 @@ impl Ctx {
             client: OnceLock::new(),
             built: self.http_built.clone(),
         }))
+    }
+
+    /// A builder of the client [`http_client`](Self::http_client) makes
+    /// (`--ca-file`, `--proxy`), for a command that adds to it (a TLS client
+    /// certificate) and so builds its own client at once.
+    pub(crate) fn http_client_builder(&self) -> CliResult<ReqwestHttpClientBuilder> {
+        let mut builder = ReqwestHttpClient::builder();
+        if let Some(path) = &self.g.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::other(format!("cannot read --ca-file {}: {e}", path.display()))
+            })?;
+            if !contains(&pem, b"-----BEGIN CERTIFICATE-----") {
+                return Err(CliError::other(format!(
+                    "--ca-file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            builder = builder.add_root_certificate_pem(&pem);
+        }
+        match self.g.proxy.as_deref().map(str::trim) {
+            None => {}
+            Some(p) if p.eq_ignore_ascii_case("none") => builder = builder.proxy(ProxyConfig::None),
+            Some(p) => {
+                check_proxy(p)?;
+                builder = builder.proxy(ProxyConfig::Url(p.to_owned()));
+            }
+        }
+        Ok(builder)
     }
 
     /// `--cache`, else `msal/cache.bin` (`cache.json` with `--plaintext`) in

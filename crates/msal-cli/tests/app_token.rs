@@ -446,3 +446,124 @@ async fn managed_identity_takes_one_id_at_most() {
         "nothing was asked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_flag_is_validated_and_a_loopback_authority_stays_global() {
+    let h = support::Harness::start().await;
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
+    let bad = run(h.daemon_app_token(&[
+        "--scopes",
+        &scope,
+        "--client-secret-env",
+        "DAEMON_SECRET_VAR",
+        "--region",
+        "westus2.evil.example",
+    ]))
+    .await;
+    let line = bad.fails(1);
+    assert!(line.contains("not an Azure region name"), "{line}");
+    assert_eq!(h.admin().total_requests(), 0, "refused before any request");
+
+    // A loopback authority has no regional form: the global endpoint serves
+    // the request, named or detected (REGION_NAME) alike.
+    for (region, env) in [("West US 2", None), ("auto", Some("westus2"))] {
+        let mut c = h.daemon_app_token(&[
+            "--scopes",
+            &scope,
+            "--client-secret-env",
+            "DAEMON_SECRET_VAR",
+            "--region",
+            region,
+            "--json",
+        ]);
+        if let Some(v) = env {
+            c.env("REGION_NAME", v);
+        }
+        let v = run(c).await.json();
+        assert!(v["access_token"].as_str().is_some(), "{v}");
+    }
+    let hosts: Vec<String> = h
+        .admin()
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == msal_emulator::Endpoint::Token)
+        .map(|r| r.host)
+        .collect();
+    assert_eq!(hosts.len(), 1, "the second run is served from the cache");
+    assert!(hosts[0].starts_with("127.0.0.1:"), "{hosts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mtls_pop_token_with_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("emulator-ca.pem");
+    let emu =
+        msal_emulator::Emulator::start(support::config().with_tls(Some(ca.clone())).with_mtls())
+            .await
+            .unwrap();
+    let cert = ClientCertificate::generate("msal-cli mtls daemon").unwrap();
+    emu.admin()
+        .register_certificate(defaults::DAEMON_APP_ID, &cert.cert_pem)
+        .unwrap();
+    let cert_file = dir.path().join("daemon.crt");
+    let key_file = dir.path().join("daemon.key");
+    std::fs::write(&cert_file, &cert.cert_pem).unwrap();
+    std::fs::write(&key_file, &cert.key_pem).unwrap();
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
+    let cmd = |mtls: bool| {
+        let mut c = msal_command(dir.path());
+        c.arg("--authority")
+            .arg(emu.authority(defaults::TENANT_ID))
+            .arg("--ca-file")
+            .arg(&ca)
+            .args([
+                "--client-id",
+                defaults::DAEMON_APP_ID,
+                "--plaintext",
+                "--cache",
+            ])
+            .arg(dir.path().join("cache.json"))
+            .args(["app-token", "--scopes", &scope, "--certificate"])
+            .arg(&cert_file)
+            .arg("--key")
+            .arg(&key_file)
+            .arg("--json");
+        if mtls {
+            c.arg("--mtls-pop");
+        }
+        c
+    };
+    let v = run(cmd(true)).await.json();
+    assert_eq!(v["token_type"], "mtls_pop", "{v}");
+    assert_eq!(v["from_cache"], false);
+    let c = claims(v["access_token"].as_str().unwrap());
+    assert_eq!(c["cnf"]["x5t#S256"], cert.x5t_s256.as_str(), "{c}");
+    assert_eq!(emu.admin().mtls_token_requests(), 1);
+
+    // The next run finds it in the cache file; a Bearer run does not.
+    let again = run(cmd(true)).await.json();
+    assert_eq!(again["from_cache"], true);
+    assert_eq!(again["access_token"], v["access_token"]);
+    let bearer = run(cmd(false)).await.json();
+    assert_eq!(bearer["from_cache"], false);
+    assert_eq!(bearer["token_type"], "Bearer");
+    assert_eq!(emu.admin().mtls_token_requests(), 1);
+
+    // --mtls-pop needs a certificate.
+    let mut c = msal_command(dir.path());
+    c.env("S", "x").args([
+        "--client-id",
+        defaults::DAEMON_APP_ID,
+        "app-token",
+        "--scopes",
+        &scope,
+        "--client-secret-env",
+        "S",
+        "--mtls-pop",
+    ]);
+    let r = run(c).await;
+    assert_ne!(r.code, 0, "{r:#?}");
+    assert!(r.stderr.contains("--mtls-pop"), "{r:#?}");
+    assert!(r.stderr.contains("--certificate"), "{r:#?}");
+    assert_eq!(emu.admin().mtls_token_requests(), 1);
+}

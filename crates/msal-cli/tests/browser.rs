@@ -85,10 +85,21 @@ async fn login_with_the_system_browser() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 302, "signed in, redirected to the app");
-    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    // response_mode=form_post: a page whose form the browser posts to the
+    // CLI's loopback listener; the code is in the body, not a URL.
+    assert_eq!(r.status().as_u16(), 200, "signed in, a form for the app");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("method=\"post\""), "{page}");
+    let at = page.find("action=\"").unwrap() + 8;
+    let back = page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&");
     assert!(back.starts_with("http://localhost:"), "{back}");
-    let done = browser.get(&back).send().await.unwrap();
+    assert!(!back.contains("code="), "{back}");
+    let fields: Vec<(&str, String)> = ["code", "state", "client_info", "session_state"]
+        .into_iter()
+        .filter_map(|k| input_value(&page, k).map(|v| (k, v)))
+        .collect();
+    assert!(fields.iter().any(|(k, _)| *k == "code"), "{page}");
+    let done = browser.post(&back).form(&fields).send().await.unwrap();
     assert!(done.status().is_success());
 
     let out = cli.await.unwrap();

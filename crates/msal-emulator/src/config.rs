@@ -190,6 +190,17 @@ impl EmulatorConfig {
         self
     }
 
+    /// HTTPS (see [`with_tls`](Self::with_tls)) plus a mutual-TLS token
+    /// endpoint for certificate-bound (mTLS PoP) tokens.
+    #[must_use]
+    pub fn with_mtls(self) -> Self {
+        let mut c = self.with_tls(None);
+        if let Some(t) = c.server.tls.as_mut() {
+            t.mtls = true;
+        }
+        c
+    }
+
     /// Serves HTTPS with a certificate from a freshly generated CA whose PEM
     /// is written to `cert_out` (when given). Builder-style helper.
     #[must_use]
@@ -552,4 +563,8 @@ pub struct TlsSettings {
     /// `127.0.0.1` and `::1` (e.g. `login.microsoftonline.com` behind a
     /// TLS-inspecting test proxy).
     pub extra_names: Vec<String>,
+    /// Also serve a mutual-TLS token endpoint (mTLS proof of possession) on
+    /// a port of its own, named in the OpenID configuration's
+    /// `mtls_endpoint_aliases`.
+    pub mtls: bool,
 }

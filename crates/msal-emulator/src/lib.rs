@@ -34,6 +34,7 @@ mod error;
 mod faults;
 mod keys;
 pub mod managed_identity;
+mod mtls;
 mod routes;
 mod scopes;
 mod state;
@@ -148,6 +149,25 @@ impl Emulator {
                         }
                     })?;
                 tasks.push(accept_task);
+                if t.mtls {
+                    let mtls_addr = format!("{bind}:0");
+                    let bind_err = |source| EmulatorError::Bind {
+                        addr: mtls_addr.clone(),
+                        source,
+                    };
+                    let mtls_tcp = TcpListener::bind(&mtls_addr).await.map_err(bind_err)?;
+                    let port = mtls_tcp.local_addr().map_err(bind_err)?.port();
+                    let config = authority.mtls_server_config(&names)?;
+                    let (listener, accept_task) =
+                        mtls::MtlsListener::start(mtls_tcp, config).map_err(bind_err)?;
+                    let _ = state.0.mtls_origin.set(format!("https://{host}:{port}"));
+                    let service = routes::mtls_router(state.clone())
+                        .into_make_service_with_connect_info::<mtls::MtlsPeer>();
+                    tasks.push(accept_task);
+                    tasks.push(tokio::spawn(async move {
+                        let _ = axum::serve(listener, service).await;
+                    }));
+                }
                 tasks.push(tokio::spawn(async move {
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(shutdown)

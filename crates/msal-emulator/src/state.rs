@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) issuer_host: String,
     clock_offset: AtomicI64,
     store: Mutex<Store>,
+    /// The mutual-TLS listener's origin (`https://127.0.0.1:<port>`), once started.
+    pub(crate) mtls_origin: std::sync::OnceLock<String>,
 }
 
 /// Mutable data. Never held across an `.await`.
@@ -67,6 +69,12 @@ pub(crate) struct Store {
     pub(crate) extra_certs: HashMap<String, Vec<RegisteredCert>>,
     /// Azure Arc challenge key files on disk (removed when dropped).
     pub(crate) arc_keys: crate::managed_identity::ArcKeys,
+    /// The App Service / Service Fabric endpoints' token cache and log.
+    pub(crate) host_cache: crate::managed_identity::HostCache,
+    /// Tokens issued by the mutual-TLS endpoint.
+    pub(crate) mtls_token_requests: u64,
+    /// IMDS's `location`: unset, the default; `Some(None)`, none (404).
+    pub(crate) imds_location: Option<Option<String>>,
     next_request_id: u64,
 }
 
@@ -286,6 +294,7 @@ impl EmulatorState {
             config,
             clock_offset: AtomicI64::new(0),
             store: Mutex::new(Store::default()),
+            mtls_origin: std::sync::OnceLock::new(),
         })))
     }
 

@@ -90,6 +90,15 @@ impl EmulatorCa {
         Ok((cert, key))
     }
 
+    /// Like [`server_config`](Self::server_config), requiring a client
+    /// certificate (the mutual-TLS token endpoint).
+    pub(crate) fn mtls_server_config(&self, names: &[String]) -> Result<Arc<rustls::ServerConfig>> {
+        let (leaf, key) = self.leaf(names)?;
+        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), self.cert.der().clone()];
+        let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        crate::mtls::server_config(chain, private).map_err(crypto)
+    }
+
     /// A rustls server configuration presenting a leaf for `names` (plus
     /// the CA in the chain), HTTP/1.1.
     ///

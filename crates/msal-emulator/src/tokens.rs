@@ -228,6 +228,19 @@ pub(crate) fn app_token_response(
     set: &ScopeSet,
     azpacr: &'static str,
 ) -> Result<Value, EntraError> {
+    app_token_response_bound(state, client, tenant_id, set, azpacr, None)
+}
+
+/// [`app_token_response`], bound to a TLS client certificate when
+/// `x5t_s256` is given: `cnf: {"x5t#S256": ...}` and `token_type: mtls_pop`.
+pub(crate) fn app_token_response_bound(
+    state: &EmulatorState,
+    client: &App,
+    tenant_id: &str,
+    set: &ScopeSet,
+    azpacr: &'static str,
+    x5t_s256: Option<&str>,
+) -> Result<Value, EntraError> {
     let api_id = match (&set.api, set.default, set.scopes.is_empty()) {
         (Some(api), true, true) if set.oidc.is_empty() => api.clone(),
         _ => {
@@ -241,7 +254,14 @@ pub(crate) fn app_token_response(
     let now = state.now();
     let oid = derived_guid(&format!("sp:{}:{}", client.client_id, tenant_id));
     let mut out = Map::new();
-    out.insert("token_type".into(), json!("Bearer"));
+    out.insert(
+        "token_type".into(),
+        json!(if x5t_s256.is_some() {
+            "mtls_pop"
+        } else {
+            "Bearer"
+        }),
+    );
     let life = lifetimes(state, &mut out);
     let mut at = json!({
         "aud": api_id,
@@ -264,6 +284,9 @@ pub(crate) fn app_token_response(
         && !roles.is_empty()
     {
         at["roles"] = json!(roles);
+    }
+    if let Some(x5t) = x5t_s256 {
+        at["cnf"] = json!({ "x5t#S256": x5t });
     }
     out.insert(
         "access_token".into(),

@@ -159,6 +159,6 @@ pub use flows::{
     ClientCredentialsRequest, DEFAULT_INTERACTIVE_TIMEOUT, DeviceCodeRequest, InteractiveRequest,
     OnBehalfOfRequest, RefreshTokenRequest, SilentRequest, UsernamePasswordRequest,
 };
-pub use protocol::authorize::Prompt;
+pub use protocol::authorize::{Prompt, ResponseMode};
 pub use protocol::device_code::DeviceCodeInfo;
 pub use protocol::id_token::IdTokenClaims;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use msal::InteractiveRequest;
 use msal::protocol::authorize::Prompt;
-use msal::{Error, PublicClientApplication, TokenSource};
+use msal::{Error, PublicClientApplication, ResponseMode, TokenSource};
 use msal_emulator::{Emulator, EmulatorConfig, InteractionRequired, defaults};
 use public_support::chromium::{Chromium, Driving};
 use tokio::sync::watch;
@@ -47,6 +47,7 @@ struct Harness {
     _chromium: Chromium,
 }
 
+/// Returns the authorization URL, the URL Chromium ended on and its page, one a line.
 async fn script(helper: Driving, url: String, who: User) -> String {
     helper.client.goto(&url).await.unwrap();
     if let User::SignsIn(name, password) = who {
@@ -61,7 +62,9 @@ async fn script(helper: Driving, url: String, who: User) -> String {
             helper.click("#idBtn_Accept").await;
         }
     }
-    helper.wait_for_text("Authentication complete").await
+    let page = helper.wait_for_text("Authentication complete").await;
+    let landed = helper.client.current_url().await.unwrap();
+    format!("{url}\n{landed}\n{page}")
 }
 
 impl Harness {
@@ -216,5 +219,56 @@ async fn consent_page_and_a_claims_challenge_satisfied_interactively() {
         .await
         .unwrap();
     assert_eq!(silent.source(), TokenSource::IdentityProvider);
+    h.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_post_keeps_the_code_out_of_every_url() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let h = Harness::new(&emu, defaults::CLI_APP_ID).await;
+    h.user(User::SignsIn(defaults::USER, defaults::USER_PASSWORD));
+    // The default: the emulator answers with a form that Chromium posts to
+    // the loopback listener; the code travels in the body.
+    let token = h.interactive().login_hint(defaults::USER).await.unwrap();
+    let run = h.last_page().await;
+    let mut lines = run.lines();
+    let (asked, landed) = (lines.next().unwrap(), lines.next().unwrap());
+    let asked = url::Url::parse(asked).unwrap();
+    assert!(
+        asked
+            .query_pairs()
+            .any(|(k, v)| k == "response_mode" && v == "form_post"),
+        "{asked}"
+    );
+    let landed = url::Url::parse(landed).unwrap();
+    assert_eq!(landed.host_str(), Some("localhost"), "{landed}");
+    assert_eq!(landed.query(), None, "nothing in the URL: {landed}");
+    assert!(run.contains("You can close this window"), "{run}");
+    assert_eq!(token.account().unwrap().username(), defaults::USER);
+    let history = h.app.accounts().await.unwrap();
+    assert_eq!(history.len(), 1);
+
+    // Query mode for providers that cannot post: the code is in the URL
+    // Chromium lands on (the reason form_post is the default).
+    let q = h
+        .interactive()
+        .response_mode(ResponseMode::Query)
+        .prompt(Prompt::Login)
+        .await
+        .unwrap();
+    let run = h.last_page().await;
+    let mut lines = run.lines();
+    let (asked, landed) = (lines.next().unwrap(), lines.next().unwrap());
+    assert!(asked.contains("response_mode=query"), "{asked}");
+    let landed = url::Url::parse(landed).unwrap();
+    assert!(
+        landed.query_pairs().any(|(k, _)| k == "code"),
+        "the query carries the code: {landed}"
+    );
+    assert_eq!(q.account().unwrap().username(), defaults::USER);
+    assert_eq!(
+        emu.admin().token_requests_with_grant("authorization_code"),
+        2
+    );
     h.quit().await;
 }

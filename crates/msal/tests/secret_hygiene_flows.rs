@@ -248,7 +248,10 @@ fn scripted_browser(
                     ))
                     .await
                     .unwrap();
-                if r.status() == 200 {
+                let is_form_post = |r: &http::Response<Vec<u8>>| {
+                    r.status() == 200 && String::from_utf8_lossy(r.body()).contains("hiddenform")
+                };
+                if r.status() == 200 && !is_form_post(&r) {
                     let consent = String::from_utf8(r.body().clone()).unwrap();
                     let flow = input_value(&consent, "flow").expect("the consent form");
                     r = http
@@ -259,9 +262,18 @@ fn scripted_browser(
                         .await
                         .unwrap();
                 }
-                assert_eq!(r.status(), 302, "the sign-in ends in a redirect");
-                let back = r.headers()["location"].to_str().unwrap().to_owned();
-                http.execute(get(back)).await.unwrap();
+                // response_mode=form_post: the page's form goes to the loopback listener.
+                assert!(is_form_post(&r), "the sign-in ends in a form_post page");
+                let page = String::from_utf8(r.body().clone()).unwrap();
+                let at = page.find("action=\"").unwrap() + 8;
+                let action = page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&");
+                let fields: Vec<(&str, String)> = ["code", "state", "client_info", "session_state"]
+                    .into_iter()
+                    .filter_map(|k| input_value(&page, k).map(|v| (k, v)))
+                    .collect();
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                http.execute(post(action, &fields)).await.unwrap();
             })
         });
         Ok(())

@@ -3,6 +3,7 @@
 use msal::managed_identity::{ManagedIdentity, ManagedIdentityApplication, UserAssignedId};
 use std::sync::Arc;
 
+use msal::authority::Region;
 use msal::credentials::{Certificate, ClientCredential};
 use msal::managed_identity::{Environment, WorkloadIdentity};
 use msal::secret::ClientSecret;
@@ -125,13 +126,32 @@ pub(crate) async fn acquire(
             builder.authority(ctx.g.authority.as_str())
         }
     };
+    let builder = match args.region.as_deref().map(str::trim) {
+        None => builder,
+        Some(r) if r.eq_ignore_ascii_case("auto") => builder.azure_region(Region::auto_detect()),
+        Some(r) => builder.azure_region(Region::named(r)?),
+    };
     // App tokens are cached in the same file, under the app-token
     // partition, so the next run is served without a request.
+    let builder = match (args.mtls_pop, certificate(args)?) {
+        (true, Some(cert)) => {
+            let mtls = ctx
+                .http_client_builder()?
+                .client_certificate(cert)
+                .build()?;
+            builder.mtls_http_client(Arc::new(mtls))
+        }
+        (true, None) => return Err(CliError::other("--mtls-pop needs --certificate")),
+        (false, _) => builder,
+    };
     let app = builder
         .http_client(ctx.http_client()?)
         .cache_access(Arc::new(ctx.file_cache()?))
         .build()?;
-    let result = app.acquire_token_for_client(scopes).await?;
+    let result = app
+        .acquire_token_for_client(scopes)
+        .mtls_proof_of_possession(args.mtls_pop)
+        .await?;
     Ok(AppToken::Client(Box::new(result)))
 }
 
@@ -147,23 +167,30 @@ fn credential(args: &AppTokenArgs) -> CliResult<ClientCredential> {
         }
         return Ok(ClientCredential::secret(ClientSecret::new(secret)));
     }
-    if let Some(cert_path) = &args.certificate {
-        let read = |p: &std::path::Path, what: &str| {
-            std::fs::read(p)
-                .map(Zeroizing::new)
-                .map_err(|e| CliError::other(format!("cannot read {what} {}: {e}", p.display())))
-        };
-        let cert = read(cert_path, "--certificate")?;
-        let key = match &args.key {
-            Some(k) => read(k, "--key")?,
-            None => cert.clone(),
-        };
-        let certificate = Certificate::from_pem(&*key, &*cert)?;
+    if let Some(certificate) = certificate(args)? {
         return Ok(ClientCredential::certificate(certificate));
     }
     Err(CliError::other(
         "choose a credential: --client-secret-env VAR, --certificate PEM, --managed-identity or --workload-identity",
     ))
+}
+
+/// The certificate (and key) `--certificate` (`--key`) name, if any.
+fn certificate(args: &AppTokenArgs) -> CliResult<Option<Certificate>> {
+    let Some(cert_path) = &args.certificate else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p)
+            .map(Zeroizing::new)
+            .map_err(|e| CliError::other(format!("cannot read {what} {}: {e}", p.display())))
+    };
+    let cert = read(cert_path, "--certificate")?;
+    let key = match &args.key {
+        Some(k) => read(k, "--key")?,
+        None => cert.clone(),
+    };
+    Ok(Some(Certificate::from_pem(&*key, &*cert)?))
 }
 
 async fn managed_identity(

@@ -127,6 +127,8 @@ impl IdentityArgs {
             resource_id: self.resource_id.clone(),
             object_id: self.object_id.clone(),
             workload_identity: self.workload_identity,
+            region: None,
+            mtls_pop: false,
             json: false,
         }
     }

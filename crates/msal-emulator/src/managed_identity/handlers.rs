@@ -6,10 +6,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::json;
 
+use super::host_cache::host_token;
 use super::wire::{
     Shape, get, header_is, identity, json_response, mint, params, refuse, resource, signing_failed,
 };
-use super::{IDENTITY_HEADER, MSI_SECRET, SYSTEM_ASSIGNED, TOKEN_LIFETIME_SECS, USER_ASSIGNED};
+use super::{
+    Host, IDENTITY_HEADER, MSI_SECRET, SYSTEM_ASSIGNED, TOKEN_LIFETIME_SECS, USER_ASSIGNED,
+};
 use crate::state::EmulatorState;
 
 /// IMDS, Azure Arc and Service Fabric share a path; the api-version says which.
@@ -214,9 +217,17 @@ fn service_fabric(
         Ok(r) => r,
         Err(m) => return bad(&m),
     };
-    match mint(state, SYSTEM_ASSIGNED, &r) {
+    let revoked = get(&p, "token_sha256_to_refresh");
+    match host_token(
+        state,
+        Host::ServiceFabric,
+        SYSTEM_ASSIGNED,
+        &r,
+        revoked,
+        get(&p, "xms_cc"),
+    ) {
         // Service Fabric sends expires_on as a number.
-        Some((token, _, exp)) => json_response(
+        Some((token, exp)) => json_response(
             StatusCode::OK,
             &json!({"token_type": "Bearer", "access_token": token, "expires_on": exp, "resource": r}),
         ),
@@ -256,6 +267,8 @@ pub(super) async fn app_service(
             "mi_res_id",
             "object_id",
             "principal_id",
+            "token_sha256_to_refresh",
+            "xms_cc",
         ],
     ) {
         Ok(p) => p,
@@ -279,8 +292,15 @@ pub(super) async fn app_service(
         Ok(id) => id,
         Err(m) => return bad(&m),
     };
-    match mint(&state, id, &r) {
-        Some((token, _, exp)) => json_response(
+    match host_token(
+        &state,
+        Host::AppService,
+        id,
+        &r,
+        get(&p, "token_sha256_to_refresh"),
+        get(&p, "xms_cc"),
+    ) {
+        Some((token, exp)) => json_response(
             StatusCode::OK,
             &json!({"access_token": token, "expires_on": exp.to_string(), "resource": r, "token_type": "Bearer", "client_id": id.client_id}),
         ),

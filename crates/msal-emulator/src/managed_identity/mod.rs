@@ -9,9 +9,16 @@
 //! | IMDS | `GET /metadata/identity/oauth2/token?api-version=2018-02-01` | `Metadata: true`, no `X-Forwarded-For` (a proxied request), one of `client_id` / `msi_res_id` / `object_id` |
 //! | Azure Arc | same path, `api-version=2020-06-01` | `Metadata: true`; without `Authorization` a 401 names a fresh key file in [`Admin::arc_key_directory`]; `Authorization: Basic <its content>` gets the token (once) |
 //! | Service Fabric | same path, `api-version=2019-07-01-preview` | `Secret: <`[`IDENTITY_HEADER`]`>`; serve the emulator over TLS and pin its certificate |
-//! | App Service | `GET /msi/token?api-version=2019-08-01` | `X-IDENTITY-HEADER: <`[`IDENTITY_HEADER`]`>`, one of `client_id` / `mi_res_id` / `object_id` / `principal_id` |
+//! | App Service | `GET /msi/token?api-version=2019-08-01` | `X-IDENTITY-HEADER: <`[`IDENTITY_HEADER`]`>`, one of `client_id` / `mi_res_id` / `object_id` / `principal_id`; optional `token_sha256_to_refresh`, `xms_cc` |
+//! | IMDS instance metadata | `GET /metadata/instance/compute?api-version=...` | `Metadata: true`; JSON with the VM's `location` ([`Admin::set_imds_location`]), where regional clients read their region |
 //! | Cloud Shell | `POST /oauth2/token`, form `resource=` | `Metadata: true` |
 //! | Azure ML | `GET /azureml/msi/token?api-version=2017-09-01` | `secret: <`[`MSI_SECRET`]`>`, optional `clientid` |
+//!
+//! App Service and Service Fabric answer from a token cache of their own, as
+//! the real hosts do; a request whose `token_sha256_to_refresh` is the
+//! lower-case hex SHA-256 of the cached token gets a new one (token
+//! revocation after a claims challenge). [`Admin::host_token_requests`]
+//! lists their requests with those parameters.
 //!
 //! Anything else (another api-version, an unknown or repeated parameter, a
 //! `/.default` resource, an unknown identity) is refused with that source's
@@ -33,12 +40,17 @@ use crate::state::EmulatorState;
 use crate::{Admin, EmulatorHandle};
 
 mod arc_keys;
+mod compute;
 mod handlers;
+mod host_cache;
 mod probe;
 mod wire;
 
 pub(crate) use arc_keys::ArcKeys;
+pub use compute::{DEFAULT_LOCATION, IMDS_COMPUTE_PATH};
 use handlers::{app_service, azure_ml, cloud_shell, imds_like};
+pub(crate) use host_cache::HostCache;
+pub use host_cache::HostTokenRequest;
 use probe::server_thumbprint;
 
 /// The `IDENTITY_HEADER` secret App Service and Service Fabric requests must carry.
@@ -114,6 +126,7 @@ pub enum Host {
 pub(crate) fn routes() -> Router<EmulatorState> {
     Router::new()
         .route(IMDS_PATH, any(imds_like))
+        .route(IMDS_COMPUTE_PATH, any(compute::compute))
         .route(APP_SERVICE_PATH, any(app_service))
         .route(CLOUD_SHELL_PATH, any(cloud_shell))
         .route(AZURE_ML_PATH, any(azure_ml))

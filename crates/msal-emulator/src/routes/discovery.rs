@@ -55,7 +55,7 @@ pub(crate) async fn openid_configuration(ctx: RequestCtx) -> Response {
         Err(e) => return e.response(&ctx),
     };
     let base = format!("{}/{}", ctx.base_url(), tenant.path_segment());
-    let body = json!({
+    let mut body = json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
         "jwks_uri": format!("{base}/discovery/v2.0/keys"),
@@ -80,6 +80,13 @@ pub(crate) async fn openid_configuration(ctx: RequestCtx) -> Response {
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
     });
+    // RFC 8705 §5: where mutual-TLS clients send token requests.
+    if let Some(origin) = ctx.state.0.mtls_origin.get() {
+        body["mtls_endpoint_aliases"] = json!({
+            "token_endpoint": format!("{origin}/{}/oauth2/v2.0/token", tenant.path_segment()),
+        });
+        body["tls_client_certificate_bound_access_tokens"] = json!(true);
+    }
     json_response(StatusCode::OK, &body, &ctx)
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod device;
 pub(crate) mod discovery;
 pub(crate) mod grants;
 pub(crate) mod html;
+pub(crate) mod mtls_token;
 pub(crate) mod signin;
 pub(crate) mod token;
 
@@ -38,6 +39,16 @@ const BODY_LIMIT: usize = 1 << 20;
 /// test without a socket, or serve it yourself.
 pub fn router(state: EmulatorState) -> Router {
     router_with(state, Router::new())
+}
+
+/// The mutual-TLS listener's router: its token endpoint, under the same
+/// layers (counted as [`Endpoint::Token`], faults applied).
+pub(crate) fn mtls_router(state: EmulatorState) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", any(mtls_token::token))
+        .layer(from_fn_with_state(state.clone(), observe))
+        .layer(from_fn_with_state(state.clone(), catch_panic))
+        .with_state(state)
 }
 
 /// [`router`] with `extra` routes merged in, under the same layers.

@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use super::settings::{CommonSettings, common_setters};
 use super::to_strings;
-use crate::authority::Authority;
+use crate::authority::{Authority, Region};
 use crate::cache::Account;
 use crate::credentials::{ClientAuth, ClientCredential};
-use crate::engine::{CacheIo, Engine, EngineConfig, Partition};
+use crate::engine::{CacheIo, Engine, EngineConfig, Mtls, Partition};
 use crate::error::Result;
 use crate::flows::{
     AuthorizationCodeRequest, AuthorizationUrlRequest, ClientCredentialsRequest, OnBehalfOfRequest,
     SilentRequest,
 };
+use crate::http::HttpClient;
 use crate::managed_identity::WorkloadIdentity;
 use crate::secret::{Assertion, AuthorizationCode};
 use crate::storage::{CacheAccess, DEFAULT_MAX_BYTES};
@@ -65,6 +66,8 @@ pub struct ConfidentialClientApplicationBuilder {
     client_id: String,
     credential: ClientCredential,
     common: CommonSettings,
+    region: Option<Region>,
+    mtls_http: Option<Arc<dyn HttpClient>>,
 }
 
 impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
@@ -73,6 +76,7 @@ impl std::fmt::Debug for ConfidentialClientApplicationBuilder {
             .field("client_id", &self.client_id)
             .field("credential", &self.credential)
             .field("common", &self.common)
+            .field("region", &self.region)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +96,32 @@ impl ConfidentialClientApplicationBuilder {
         self
     }
 
+    /// Sends app-token requests ([`acquire_token_for_client`]) to the
+    /// regional endpoint of `region` (ESTS-R: `<region>.login.microsoft.com`,
+    /// or `<region>.<host>` in a national cloud), for apps that run on Azure.
+    /// With [`Region::auto_detect`] the region is `REGION_NAME` or the VM's
+    /// location from IMDS; when none is found, or the regional request fails
+    /// at the transport level, the global endpoint is used. Tokens are
+    /// cached under the global environment, so regional and global tokens
+    /// are one. Other flows are not regional.
+    ///
+    /// [`acquire_token_for_client`]: ConfidentialClientApplication::acquire_token_for_client
+    pub fn azure_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// The HTTP client of mTLS proof-of-possession token requests
+    /// ([`ClientCredentialsRequest::mtls_proof_of_possession`]); it must
+    /// present the app's certificate as its TLS client certificate (e.g. a
+    /// [`ReqwestHttpClient`](crate::http::ReqwestHttpClient) built with
+    /// `client_certificate`). Default: a `ReqwestHttpClient` with the
+    /// certificate of the app's credential and the platform's roots.
+    pub fn mtls_http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.mtls_http = Some(http);
+        self
+    }
+
     /// Builds the app.
     ///
     /// # Errors
@@ -103,6 +133,10 @@ impl ConfidentialClientApplicationBuilder {
             Some(hooks) => CacheIo::stored(hooks),
             None => CacheIo::memory_partitions(DEFAULT_MAX_BYTES, s.clock.clone()),
         };
+        let mtls = self
+            .credential
+            .as_certificate()
+            .map(|c| Box::new(Mtls::new(c.clone(), self.mtls_http)));
         let mut engine = Engine::new(EngineConfig {
             client_id: s.client_id.clone(),
             authority: s.authority,
@@ -115,6 +149,8 @@ impl ConfidentialClientApplicationBuilder {
             client_auth: Some(Arc::new(ClientAuth::new(s.client_id, self.credential))),
         });
         engine.cache = cache;
+        engine.region = self.region;
+        engine.mtls = mtls;
         Ok(ConfidentialClientApplication {
             engine: Arc::new(engine),
         })
@@ -132,6 +168,8 @@ impl ConfidentialClientApplication {
             client_id: client_id.into(),
             credential,
             common: CommonSettings::default(),
+            region: None,
+            mtls_http: None,
         }
     }
 

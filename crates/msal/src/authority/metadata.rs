@@ -31,6 +31,9 @@ pub struct OidcMetadata {
     pub device_authorization_endpoint: Option<Url>,
     /// The logout endpoint.
     pub end_session_endpoint: Option<Url>,
+    /// The token endpoint for mutual-TLS clients
+    /// (`mtls_endpoint_aliases.token_endpoint`, RFC 8705 §5).
+    pub mtls_token_endpoint: Option<Url>,
 }
 
 impl OidcMetadata {
@@ -51,6 +54,13 @@ struct RawMetadata {
     token_endpoint: Option<String>,
     device_authorization_endpoint: Option<String>,
     end_session_endpoint: Option<String>,
+    #[serde(default)]
+    mtls_endpoint_aliases: Option<RawMtlsAliases>,
+}
+
+#[derive(Deserialize)]
+struct RawMtlsAliases {
+    token_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +424,10 @@ fn convert(raw: RawMetadata, authority: &Authority) -> Result<OidcMetadata> {
         token_endpoint,
         device_authorization_endpoint: device,
         end_session_endpoint: endpoint(raw.end_session_endpoint, "end_session_endpoint")?,
+        mtls_token_endpoint: endpoint(
+            raw.mtls_endpoint_aliases.and_then(|a| a.token_endpoint),
+            "mtls_endpoint_aliases.token_endpoint",
+        )?,
     })
 }
 
@@ -453,6 +467,7 @@ mod tests {
                 ),
                 device_authorization_endpoint: None,
                 end_session_endpoint: None,
+                mtls_endpoint_aliases: None,
             },
             &a,
         )
@@ -478,6 +493,7 @@ mod tests {
                 token_endpoint: te,
                 device_authorization_endpoint: None,
                 end_session_endpoint: None,
+                mtls_endpoint_aliases: None,
             };
             assert!(matches!(convert(raw, &a), Err(Error::Protocol(_))));
         }

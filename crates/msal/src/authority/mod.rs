@@ -12,9 +12,12 @@
 crate::internal_mod!(aliases);
 crate::internal_mod!(metadata);
 mod parse;
+mod region;
 
 crate::internal_use!(metadata::{AuthorityResolver, OidcMetadata});
 pub use parse::{Authority, AuthorityKind, AzureCloud, IntoAuthority};
+pub use region::{DEFAULT_IMDS_ORIGIN, REGION_NAME_VAR, Region};
+pub(crate) use region::{normalize as normalize_region, regional_token_endpoint};
 
 /// The tenant id of personal Microsoft accounts.
 pub const MSA_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";

@@ -128,8 +128,20 @@ impl TokenCache {
                 _ => 600,
             });
             let ext_expires_in = resp.ext_expires_in.unwrap_or(expires_in);
+            // Another scheme than Bearer is keyed by it, unless an extended
+            // key (`atext`) already sets the entry apart.
+            let scheme = resp
+                .token_type
+                .as_deref()
+                .filter(|t| keys::is_auth_scheme(Some(t)))
+                .filter(|_| resp.ext_cache_key.as_deref().is_none_or(str::is_empty));
+            let credential_type = if scheme.is_some() {
+                keys::ACCESS_TOKEN_WITH_AUTH_SCHEME
+            } else {
+                "AccessToken"
+            };
             let mut m = vec![
-                ("credential_type", s("AccessToken")),
+                ("credential_type", s(credential_type)),
                 ("secret", s(at)),
                 ("home_account_id", opt(hai)),
                 ("environment", s(env)),
@@ -160,7 +172,10 @@ impl TokenCache {
             if let Some(h) = rec.user_assertion_hash {
                 m.push(("user_assertion_hash", s(h)));
             }
-            let key = keys::access_token(hai, env, cid, realm, &target, ext);
+            let key = match scheme {
+                Some(t) => keys::access_token_with_auth_scheme(hai, env, cid, realm, &target, t),
+                None => keys::access_token(hai, env, cid, realm, &target, ext),
+            };
             put(
                 &src,
                 &mut self.order,

@@ -24,6 +24,38 @@ pub fn access_token(
     }
 }
 
+/// The key of an access token of another scheme than Bearer (`mtls_pop`,
+/// `pop`, `ssh-cert`), as MSAL.NET keys them:
+/// `<hai>-<env>-accesstoken_with_authscheme-<cid>-<realm>-<target>-<token_type>`.
+/// A Bearer lookup never meets it, nor overwrites it.
+pub fn access_token_with_auth_scheme(
+    home_account_id: Option<&str>,
+    environment: &str,
+    client_id: &str,
+    realm: &str,
+    target: &str,
+    token_type: &str,
+) -> String {
+    join_lower(&[
+        home_account_id.unwrap_or(""),
+        environment,
+        ACCESS_TOKEN_WITH_AUTH_SCHEME,
+        client_id,
+        realm,
+        target,
+        token_type,
+    ])
+}
+
+/// The credential type of an access token of another scheme than Bearer.
+pub const ACCESS_TOKEN_WITH_AUTH_SCHEME: &str = "AccessToken_With_AuthScheme";
+
+/// Whether `token_type` is another scheme than Bearer (keyed by
+/// [`access_token_with_auth_scheme`]).
+pub fn is_auth_scheme(token_type: Option<&str>) -> bool {
+    token_type.is_some_and(|t| !t.is_empty() && !t.eq_ignore_ascii_case("bearer"))
+}
+
 /// `<hai>-<env>-refreshtoken-<cid>--<target>` (the realm slot is always empty).
 pub fn refresh_token(
     home_account_id: Option<&str>,

@@ -33,6 +33,21 @@ trait PythonKey {
 impl PythonKey for AtFields {
     fn python_key(&self, base: &str) -> String {
         let ext = self.ext_cache_key.as_ref().map(|t| t.get(base));
+        let token_type = self.token_type.as_ref().map(|t| t.get(base));
+        if keys::is_auth_scheme(token_type)
+            && ext.is_none_or(str::is_empty)
+            && field(&self.credential_type, base)
+                .eq_ignore_ascii_case(keys::ACCESS_TOKEN_WITH_AUTH_SCHEME)
+        {
+            return keys::access_token_with_auth_scheme(
+                hai_text(&self.hai, base),
+                field(&self.environment, base),
+                field(&self.client_id, base),
+                field(&self.realm, base),
+                field(&self.target, base),
+                token_type.unwrap_or(""),
+            );
+        }
         keys::access_token(
             hai_text(&self.hai, base),
             field(&self.environment, base),

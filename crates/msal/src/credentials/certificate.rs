@@ -52,6 +52,8 @@ pub struct Certificate {
 
 struct Inner {
     key: EncodingKey,
+    /// The private key's PEM, for mutual TLS (wiped on drop).
+    key_pem: zeroize::Zeroizing<Vec<u8>>,
     /// DER certificates, the app's own first.
     chain: Vec<Vec<u8>>,
     x5t_s256: String,
@@ -106,6 +108,7 @@ impl Certificate {
         let cert = Self {
             inner: Arc::new(Inner {
                 key,
+                key_pem: zeroize::Zeroizing::new(key_pem.to_vec()),
                 chain,
                 x5t_s256,
                 x5t,
@@ -152,6 +155,12 @@ impl Certificate {
             .iter()
             .map(|b| format!("{b:02X}"))
             .collect()
+    }
+
+    /// The private key's PEM (mutual TLS).
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn key_pem(&self) -> &[u8] {
+        &self.inner.key_pem
     }
 
     /// The DER certificates read from the PEM, the app's own first.

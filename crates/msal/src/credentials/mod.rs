@@ -88,6 +88,14 @@ impl ClientCredential {
         }
     }
 
+    /// The certificate of a certificate credential.
+    pub(crate) fn as_certificate(&self) -> Option<&Certificate> {
+        match &self.kind {
+            Kind::Certificate(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// A certificate: msal signs a client assertion with its key.
     pub fn certificate(certificate: Certificate) -> Self {
         Self {

@@ -70,6 +70,12 @@ pub(crate) struct Engine {
     pub(crate) flights: SingleFlight,
     /// Confidential clients: where each tenant's app tokens live.
     pub(crate) targets: Targets,
+    /// Confidential clients: the region of app-token requests (ESTS-R).
+    pub(crate) region: Option<crate::authority::Region>,
+    /// The region, once resolved (`None`: the global endpoint).
+    pub(crate) region_resolved: tokio::sync::OnceCell<Option<String>>,
+    /// Certificate apps: mTLS proof-of-possession requests.
+    pub(crate) mtls: Option<Box<super::Mtls>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -116,6 +122,9 @@ impl Engine {
             client_auth: c.client_auth,
             flights: SingleFlight::default(),
             targets: Targets::new(c.instance_discovery),
+            region: None,
+            region_resolved: tokio::sync::OnceCell::new(),
+            mtls: None,
         }
     }
 
@@ -150,17 +159,29 @@ impl Engine {
     pub(crate) async fn post_token(
         &self,
         metadata: &OidcMetadata,
+        form: TokenForm,
+        throttle: Throttle,
+        headers: &[(&str, String)],
+    ) -> Result<TokenResponse> {
+        self.post_token_to(&metadata.token_endpoint, form, throttle, headers)
+            .await
+    }
+
+    /// [`post_token`](Self::post_token) to `endpoint` (a regional form of
+    /// the token endpoint); client assertions are addressed to it.
+    pub(crate) async fn post_token_to(
+        &self,
+        endpoint: &Url,
         mut form: TokenForm,
         throttle: Throttle,
         headers: &[(&str, String)],
     ) -> Result<TokenResponse> {
         if let Some(auth) = &self.client_auth {
-            auth.apply(&mut form, &metadata.token_endpoint, self.clock.now())
-                .await?;
+            auth.apply(&mut form, endpoint, self.clock.now()).await?;
         }
         let response = self
             .transport
-            .post_form(&metadata.token_endpoint, &form.pairs(), headers, throttle)
+            .post_form(endpoint, &form.pairs(), headers, throttle)
             .await?;
         token::parse_response(&response)
     }

@@ -15,7 +15,9 @@
 mod acquire;
 mod cache_io;
 mod client;
+mod mtls;
 mod partitions;
+mod region;
 mod result;
 mod single_flight;
 mod targets;
@@ -23,6 +25,7 @@ mod targets;
 pub(crate) use acquire::{Found, TokenFlow, acquire, classify};
 pub(crate) use cache_io::{CacheIo, Partition};
 pub(crate) use client::{ClientAuthentication, Engine, EngineConfig, Store};
+pub(crate) use mtls::{MTLS_POP, Mtls};
 pub use result::{AuthenticationResult, TokenSource};
 pub(crate) use single_flight::SingleFlight;
 pub(crate) use targets::Target;

@@ -138,6 +138,7 @@ impl IntoFuture for AuthorizationUrlRequest {
                     domain_hint: self.domain_hint.as_deref(),
                     claims: claims.as_deref(),
                     extra: &self.extra,
+                    response_mode: None,
                 },
             );
             Ok(AuthorizationRequest {

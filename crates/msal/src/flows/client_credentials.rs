@@ -13,8 +13,8 @@ use smallvec::SmallVec;
 
 use crate::cache::{AccessTokenQuery, TokenCache};
 use crate::engine::{
-    AuthenticationResult, CacheIo, Engine, Partition, SingleFlight, Store, Target, TokenFlow,
-    TokenSource, acquire,
+    AuthenticationResult, CacheIo, Engine, MTLS_POP, Partition, SingleFlight, Store, Target,
+    TokenFlow, TokenSource, acquire,
 };
 use crate::error::Result;
 use crate::http::BoxFuture;
@@ -39,6 +39,7 @@ pub struct ClientCredentialsRequest {
     force_refresh: bool,
     claims: Option<String>,
     tenant: Option<String>,
+    mtls_pop: bool,
 }
 
 impl ClientCredentialsRequest {
@@ -49,6 +50,7 @@ impl ClientCredentialsRequest {
             force_refresh: false,
             claims: None,
             tenant: None,
+            mtls_pop: false,
         }
     }
 
@@ -69,6 +71,19 @@ impl ClientCredentialsRequest {
     /// authority's tenant, on the same host.
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Asks for a certificate-bound token (mTLS proof of possession): the
+    /// request goes over mutual TLS with the app's certificate to the
+    /// authority's mTLS endpoint, and the token carries the certificate's
+    /// SHA-256 thumbprint (`cnf.x5t#S256`), has token type `mtls_pop` and
+    /// is only accepted from a caller that presents the same certificate.
+    /// Such tokens are cached apart from Bearer tokens: a Bearer request
+    /// never gets one, nor the reverse. Needs a certificate credential
+    /// ([`Error::Config`](crate::Error::Config) otherwise).
+    pub fn mtls_proof_of_possession(mut self, yes: bool) -> Self {
+        self.mtls_pop = yes;
         self
     }
 }
@@ -92,13 +107,27 @@ struct Call {
     force_refresh: bool,
     /// A claims challenge was given (skips the cached token).
     challenged: bool,
+    /// mTLS PoP: the certificate's `x5t#S256`, which the token is bound to.
+    mtls_key: Option<String>,
 }
 
 impl ClientCredentialsRequest {
     async fn run(self) -> Result<AuthenticationResult> {
         let scopes = scopes::plain(self.scopes)?;
         let target = self.engine.target(self.tenant.as_deref()).await?;
+        let mtls_key = if self.mtls_pop {
+            Some(
+                self.engine
+                    .mtls()?
+                    .certificate
+                    .thumbprint_sha256()
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
         acquire(Call {
+            mtls_key,
             claims: self.engine.claims_param(self.claims.as_deref())?,
             challenged: self.claims.is_some(),
             force_refresh: self.force_refresh,
@@ -138,12 +167,13 @@ impl TokenFlow for Call {
         s.sort();
         s.dedup();
         format!(
-            "\0client_credentials\n{}\n{}\n{}\n{}\n{}",
+            "\0client_credentials\n{}\n{}\n{}\n{}\n{}\n{}",
             self.target.resolver.authority().host(),
             self.target.realm,
             s.join(" "),
             self.claims.as_deref().unwrap_or(""),
-            self.force_refresh
+            self.force_refresh,
+            self.mtls_key.as_deref().unwrap_or("")
         )
     }
 
@@ -161,6 +191,8 @@ impl TokenFlow for Call {
             environments: &envs,
             realms: &[self.target.realm.as_str()],
             scopes: &scope_refs,
+            token_type: self.mtls_key.as_ref().map(|_| MTLS_POP),
+            key_id: self.mtls_key.as_deref(),
             ..AccessTokenQuery::default()
         };
         cache
@@ -174,16 +206,25 @@ impl TokenFlow for Call {
         let scope = scopes::join(&self.scopes);
         let mut form = TokenForm::grant(grant::CLIENT_CREDENTIALS, &e.client_id, &scope);
         form.set_opt("claims", self.claims.as_deref());
+        if self.mtls_key.is_some() {
+            form.set("token_type", MTLS_POP);
+        }
         let throttle = e.throttle(
             &metadata,
             &[
                 grant::CLIENT_CREDENTIALS,
                 &scope,
                 self.claims.as_deref().unwrap_or(""),
+                self.mtls_key.as_deref().unwrap_or(""),
             ],
         );
-        tracing::debug!(tenant = %self.target.realm, "client credentials: requesting an app token");
-        let response = e.post_token(&metadata, form, throttle, &[]).await?;
+        tracing::debug!(tenant = %self.target.realm, mtls_pop = self.mtls_key.is_some(), "client credentials: requesting an app token");
+        let response = if self.mtls_key.is_some() {
+            let region = e.region().await;
+            e.post_mtls_pop(&metadata, form, throttle, region).await?
+        } else {
+            e.post_app_token(&metadata, form, throttle).await?
+        };
         e.store(
             Partition::app(&self.target.partition_key),
             Store {

@@ -12,7 +12,7 @@ use crate::engine::{AuthenticationResult, Engine};
 use crate::error::{Error, Result};
 use crate::http::BoxFuture;
 use crate::pkce::{Pkce, random_token};
-use crate::protocol::authorize::{AuthorizationParams, Prompt, authorization_url};
+use crate::protocol::authorize::{AuthorizationParams, Prompt, ResponseMode, authorization_url};
 use crate::protocol::grant;
 use crate::protocol::token::TokenForm;
 
@@ -22,7 +22,8 @@ pub const DEFAULT_INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 /// An interactive sign-in; `.await` it.
 ///
 /// Opens the authorization URL with the app's [`BrowserOpener`], listens on
-/// a random 127.0.0.1 port for the redirect, checks `state`, redeems the
+/// a random 127.0.0.1 port for the redirect (by default a `form_post`: see
+/// [`InteractiveRequest::response_mode`]), checks `state`, redeems the
 /// code with the PKCE verifier and checks the ID token's `nonce`.
 ///
 /// ```no_run
@@ -48,6 +49,7 @@ pub struct InteractiveRequest {
     redirect_uri: String,
     timeout: Duration,
     extra: Vec<(String, String)>,
+    response_mode: ResponseMode,
     cancel: Cancel,
 }
 
@@ -58,6 +60,7 @@ impl std::fmt::Debug for InteractiveRequest {
             .field("prompt", &self.prompt)
             .field("redirect_uri", &self.redirect_uri)
             .field("timeout", &self.timeout)
+            .field("response_mode", &self.response_mode)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +82,7 @@ impl InteractiveRequest {
             redirect_uri: "http://localhost".to_owned(),
             timeout: DEFAULT_INTERACTIVE_TIMEOUT,
             extra: Vec::new(),
+            response_mode: ResponseMode::default(),
             cancel: None,
         }
     }
@@ -112,6 +116,16 @@ impl InteractiveRequest {
     /// `http://127.0.0.1`, optionally with a fixed port and a path.
     pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
         self.redirect_uri = uri.into();
+        self
+    }
+
+    /// How the code comes back: [`ResponseMode::FormPost`] (default; the
+    /// browser posts it to the loopback listener, so it never appears in a
+    /// URL, the browser's history or a proxy's log) or [`ResponseMode::Query`]
+    /// for identity providers that cannot post. Either way the listener takes
+    /// only a response that carries this sign-in's `state`.
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.response_mode = mode;
         self
     }
 
@@ -168,6 +182,7 @@ impl InteractiveRequest {
                 domain_hint: self.domain_hint.as_deref(),
                 claims: claims.as_deref(),
                 extra: &self.extra,
+                response_mode: Some(self.response_mode),
             },
         );
         tracing::debug!(redirect_uri = %redirect_uri, "interactive: opening the browser");

@@ -1,6 +1,13 @@
 //! The loopback redirect listener of the interactive flow: a tiny HTTP
 //! server on 127.0.0.1 that waits for the browser to come back with the
 //! authorization code, answers with a small page, and closes.
+//!
+//! The response comes either as a `GET` with the code in the query
+//! (`response_mode=query`) or as a `POST` of an
+//! `application/x-www-form-urlencoded` body (`response_mode=form_post`, the
+//! default), where the code never appears in a URL. Both are taken in either
+//! mode (a provider may ignore `response_mode`); what binds a response to
+//! the sign-in is its `state`.
 
 use std::time::Duration;
 
@@ -16,6 +23,9 @@ use crate::secret::AuthorizationCode;
 
 /// The longest request head read from the browser.
 const MAX_HEAD: usize = 16 * 1024;
+/// The longest `form_post` body taken (a code, a state, a client_info and
+/// a session state fit many times over).
+const MAX_BODY: usize = 64 * 1024;
 /// How long one connection may take to send its request (browsers open
 /// speculative connections that never send anything; they are handled
 /// concurrently and dropped after this).
@@ -125,16 +135,28 @@ async fn handle(
     state: String,
     tx: mpsc::Sender<Result<AuthorizationCode>>,
 ) {
-    let Ok(Some(target)) = tokio::time::timeout(READ_TIMEOUT, read_target(&mut stream)).await
+    let Ok(Some(request)) = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await
     else {
         return;
     };
-    let (req_path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let (req_path, query) = request
+        .target
+        .split_once('?')
+        .unwrap_or((request.target.as_str(), ""));
     if req_path != path {
         let _ = respond(&mut stream, 404, "<!doctype html><title>Not found</title>").await;
         return;
     }
-    let outcome = match parse_redirect(query) {
+    let fields = match request.body {
+        // form_post: the response is the body; the query is ignored.
+        Some(Ok(body)) => body,
+        Some(Err(why)) => {
+            let _ = respond(&mut stream, 400, &page("Sign-in failed", why)).await;
+            return;
+        }
+        None => query.to_owned(),
+    };
+    let outcome = match parse_redirect(&fields) {
         Redirect::Other => {
             let _ = respond(
                 &mut stream,
@@ -181,11 +203,23 @@ fn state_matches(got: Option<&str>, expected: &str) -> bool {
     got.is_some_and(|g| crate::secret::constant_time_eq(g.as_bytes(), expected.as_bytes()))
 }
 
-/// Reads the request head and returns the request target of a GET.
-async fn read_target(stream: &mut TcpStream) -> Option<String> {
+/// A request to the listener.
+struct Request {
+    /// The request target (path and query).
+    target: String,
+    /// `None` for a `GET`; for a `POST`, its form body or why it was refused.
+    body: Option<std::result::Result<String, &'static str>>,
+}
+
+/// Reads a `GET` (its head) or a form `POST` (head and body). Anything else,
+/// or a connection that ends early, is `None` and dropped.
+async fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
         if buf.len() > MAX_HEAD {
             return None;
         }
@@ -194,14 +228,68 @@ async fn read_target(stream: &mut TcpStream) -> Option<String> {
             return None;
         }
         buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let line = head.lines().next()?;
-    let mut parts = line.split(' ');
-    let (Some("GET"), Some(target)) = (parts.next(), parts.next()) else {
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut parts = lines.next()?.split(' ');
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return None;
     };
-    Some(target.to_owned())
+    let target = target.to_owned();
+    match method {
+        "GET" => return Some(Request { target, body: None }),
+        "POST" => {}
+        _ => return None,
+    }
+    let mut length = None;
+    let mut form = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse::<usize>().ok();
+        } else if name.eq_ignore_ascii_case("content-type") {
+            form = value.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Some(Request {
+                target,
+                body: Some(Err("The response must have a Content-Length.")),
+            });
+        }
+    }
+    let refused = |why| {
+        Some(Request {
+            target: target.clone(),
+            body: Some(Err(why)),
+        })
+    };
+    if !form {
+        return refused("The response must be a form (application/x-www-form-urlencoded).");
+    }
+    let Some(length) = length.filter(|l| *l <= MAX_BODY) else {
+        return refused("The response has no length or is too long.");
+    };
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    match String::from_utf8(body) {
+        Ok(text) => Some(Request {
+            target,
+            body: Some(Ok(text)),
+        }),
+        Err(_) => refused("The response is not UTF-8."),
+    }
 }
 
 fn page(title: &str, text: &str) -> String {
@@ -312,6 +400,72 @@ mod tests {
             "{page}"
         );
         assert!(matches!(waiting.await.unwrap(), Err(Error::Service(_))));
+    }
+
+    async fn post(uri: &str, target: &str, content_type: &str, body: &str) -> String {
+        let u = Url::parse(uri).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", u.port().unwrap()))
+            .await
+            .unwrap();
+        let request = format!(
+            "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        // Head and body in separate writes: the body may come later.
+        s.write_all(request.as_bytes()).await.unwrap();
+        s.flush().await.unwrap();
+        s.write_all(body.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn form_post_code_bound_to_the_state() {
+        let lb = Loopback::bind("http://localhost/cb").await.unwrap();
+        let uri = lb.redirect_uri().to_owned();
+        let waiting = tokio::spawn(lb.wait("st-9"));
+        const FORM: &str = "application/x-www-form-urlencoded";
+        // Forged posts, posts that are not forms, and the state in the query
+        // instead of the body: refused, the sign-in goes on.
+        for (target, ct, body) in [
+            ("/cb", FORM, "code=c&state=other"),
+            ("/cb", FORM, "code=c"),
+            ("/cb?state=st-9", FORM, "code=c"),
+            (
+                "/cb",
+                "application/json",
+                "{\"code\":\"c\",\"state\":\"st-9\"}",
+            ),
+            ("/cb", "text/plain", "code=c&state=st-9"),
+        ] {
+            let page = post(&uri, target, ct, body).await;
+            assert!(
+                page.starts_with("HTTP/1.1 400"),
+                "{target} {ct} {body}: {page}"
+            );
+        }
+        assert!(
+            post(&uri, "/other", FORM, "code=c&state=st-9")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(!waiting.is_finished());
+        let page = post(
+            &uri,
+            "/cb",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "code=posted%2Bcode&state=st-9&session_state=s",
+        )
+        .await;
+        assert!(
+            page.starts_with("HTTP/1.1 200") && page.contains("Authentication complete"),
+            "{page}"
+        );
+        assert_eq!(
+            waiting.await.unwrap().unwrap().expose_secret(),
+            "posted+code"
+        );
     }
 
     #[tokio::test]

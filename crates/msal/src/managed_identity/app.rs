@@ -101,7 +101,8 @@ impl ManagedIdentityApplicationBuilder {
     }
 
     /// Client capabilities (`"cp1"`: this app handles claims challenges),
-    /// sent to Service Fabric as `xms_cc`, as MSAL Python does.
+    /// sent to App Service and Service Fabric as `xms_cc` (comma-separated),
+    /// as MSAL .NET, Go and Python do.
     pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -412,8 +413,12 @@ impl<'a> AcquireTokenForResource<'a> {
         self
     }
 
-    /// A claims challenge from a resource that rejected the cached token:
-    /// skips the cache (Service Fabric is told which token was rejected).
+    /// A claims challenge from a resource that rejected the cached token
+    /// (token revocation): skips the cache, and on App Service and Service
+    /// Fabric sends the rejected token's SHA-256 (lower-case hex) as
+    /// `token_sha256_to_refresh` with the app's client capabilities as
+    /// `xms_cc`, so the host replaces the token instead of serving it from
+    /// its own cache. The new token replaces the old one in the cache.
     pub fn claims(mut self, claims: impl Into<String>) -> Self {
         self.claims = Some(claims.into()).filter(|c| !c.trim().is_empty());
         self
@@ -486,7 +491,7 @@ impl TokenFlow for Call {
 
     async fn fetch(&self) -> Result<AuthenticationResult, Error> {
         // A claims challenge rejected the cached token: the endpoint is told
-        // which one (Service Fabric's token_sha256_to_refresh).
+        // which one (token_sha256_to_refresh on App Service and Service Fabric).
         let rejected = match &self.claims {
             Some(_) => {
                 let now = self.now();

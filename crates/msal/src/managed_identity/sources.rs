@@ -52,12 +52,29 @@ impl std::fmt::Debug for Resolved {
 /// What varies between two requests of one app.
 #[derive(Default)]
 pub(crate) struct Extras<'a> {
-    /// Service Fabric: the SHA-256 (hex) of the token a claims challenge rejected.
+    /// App Service and Service Fabric: the SHA-256 (lower-case hex) of the
+    /// token a claims challenge rejected.
     pub(crate) token_sha256_to_refresh: Option<&'a str>,
-    /// Service Fabric: the app's client capabilities (`xms_cc`).
+    /// App Service and Service Fabric: the app's client capabilities (`xms_cc`).
     pub(crate) client_capabilities: &'a [String],
     /// Azure Arc: the key file's content, for the second request.
     pub(crate) arc_key: Option<&'a str>,
+}
+
+impl Extras<'_> {
+    /// Token revocation's parameters (the sources that take them): the
+    /// rejected token's hash and the client capabilities.
+    fn append_revocation<T: url::form_urlencoded::Target>(
+        &self,
+        q: &mut url::form_urlencoded::Serializer<'_, T>,
+    ) {
+        if let Some(hash) = self.token_sha256_to_refresh {
+            q.append_pair("token_sha256_to_refresh", hash);
+        }
+        if !self.client_capabilities.is_empty() {
+            q.append_pair("xms_cc", &self.client_capabilities.join(","));
+        }
+    }
 }
 
 fn endpoint_var(env: &Environment, name: &str) -> Result<Url, Error> {
@@ -276,6 +293,7 @@ impl Resolved {
                         };
                         q.append_pair(name, id.value());
                     }
+                    extras.append_revocation(&mut q);
                     headers.push((
                         HeaderName::from_static("x-identity-header"),
                         header(secret, "IDENTITY_HEADER")?,
@@ -285,12 +303,7 @@ impl Resolved {
                 Source::ServiceFabric => {
                     q.append_pair("api-version", SERVICE_FABRIC_API_VERSION)
                         .append_pair("resource", resource);
-                    if let Some(hash) = extras.token_sha256_to_refresh {
-                        q.append_pair("token_sha256_to_refresh", hash);
-                    }
-                    if !extras.client_capabilities.is_empty() {
-                        q.append_pair("xms_cc", &extras.client_capabilities.join(","));
-                    }
+                    extras.append_revocation(&mut q);
                     headers.push((
                         HeaderName::from_static("secret"),
                         header(secret, "IDENTITY_HEADER")?,

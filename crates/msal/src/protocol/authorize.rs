@@ -36,6 +36,31 @@ impl Prompt {
     }
 }
 
+/// How the identity provider sends the code back to the loopback listener
+/// (`response_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// In the redirect URL's query (`response_mode=query`): the code shows in
+    /// the browser's address bar and history. For providers that cannot post.
+    Query,
+    /// In the body of a POST the browser makes to the redirect URI
+    /// (`response_mode=form_post`): the code never appears in a URL. The
+    /// default of the interactive flow.
+    #[default]
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::FormPost => "form_post",
+        }
+    }
+}
+
 /// What goes into the authorization URL.
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizationParams<'a> {
@@ -61,6 +86,8 @@ pub struct AuthorizationParams<'a> {
     pub claims: Option<&'a str>,
     /// Extra query parameters.
     pub extra: &'a [(String, String)],
+    /// `response_mode`; `None` sends `query`.
+    pub response_mode: Option<ResponseMode>,
 }
 
 /// The authorization URL for `params` on `endpoint` (its own query kept).
@@ -76,7 +103,10 @@ pub fn authorization_url(endpoint: &Url, p: &AuthorizationParams<'_>) -> Url {
             .append_pair("nonce", p.nonce)
             .append_pair("code_challenge", p.code_challenge)
             .append_pair("code_challenge_method", CHALLENGE_METHOD)
-            .append_pair("response_mode", "query")
+            .append_pair(
+                "response_mode",
+                p.response_mode.unwrap_or(ResponseMode::Query).as_str(),
+            )
             .append_pair("client_info", "1");
         if let Some(pr) = p.prompt {
             q.append_pair("prompt", pr.as_str());
@@ -223,6 +253,7 @@ mod tests {
                 domain_hint: None,
                 claims: None,
                 extra: &extra,
+                response_mode: None,
             },
         );
         let q: Vec<(String, String)> = u.query_pairs().into_owned().collect();
@@ -234,6 +265,7 @@ mod tests {
         assert_eq!(get("redirect_uri"), Some("http://localhost:1234"));
         assert_eq!(get("slice"), Some("a b"));
         assert_eq!(get("domain_hint"), None);
+        assert_eq!(get("response_mode"), Some("query"));
     }
 
     #[test]

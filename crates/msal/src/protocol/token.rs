@@ -12,7 +12,7 @@ use crate::secret::{AccessTokenSecret, IdTokenSecret, RefreshTokenSecret};
 /// A form for the token or device endpoint. Values may be secrets (codes,
 /// refresh tokens, passwords, client secrets), so they are wiped on drop and
 /// `Debug` shows field names only.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct TokenForm {
     fields: Vec<(String, Zeroizing<String>)>,
 }

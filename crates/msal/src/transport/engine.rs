@@ -55,6 +55,12 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// A transport over `http`, reading time (throttle expiry, retry waits) from `clock`.
+    /// The HTTP client under this transport (a request of its own shape,
+    /// e.g. the IMDS region probe, without retries or library headers).
+    pub(crate) fn http(&self) -> &Arc<dyn HttpClient> {
+        &self.inner.http
+    }
+
     pub fn new(http: Arc<dyn HttpClient>, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Arc::new(Inner {

@@ -67,6 +67,8 @@ pub struct ReqwestHttpClientBuilder {
     proxy_loopback: bool,
     /// Replaces the trust rules (managed identity's certificate pinning).
     tls_override: Option<rustls::ClientConfig>,
+    /// The TLS client certificate (mutual TLS).
+    identity: Option<crate::credentials::Certificate>,
 }
 
 impl Default for ReqwestHttpClientBuilder {
@@ -80,6 +82,7 @@ impl Default for ReqwestHttpClientBuilder {
             proxy: ProxyConfig::FromEnvironment,
             proxy_loopback: false,
             tls_override: None,
+            identity: None,
         }
     }
 }
@@ -132,6 +135,14 @@ impl ReqwestHttpClientBuilder {
 
     /// Uses `config` instead of the trust rules of [`super::tls`]: for an
     /// endpoint whose certificate is pinned (Service Fabric's managed identity).
+    /// Presents `certificate` (and its chain) as the client certificate in
+    /// TLS handshakes: mutual TLS, as mTLS proof-of-possession token
+    /// requests need. Default: no client certificate.
+    pub fn client_certificate(mut self, certificate: crate::credentials::Certificate) -> Self {
+        self.identity = Some(certificate);
+        self
+    }
+
     pub(crate) fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls_override = Some(config);
         self
@@ -150,7 +161,11 @@ impl ReqwestHttpClientBuilder {
         )?);
         let tls = match self.tls_override.clone() {
             Some(config) => config,
-            None => super::tls::client_config(&self.extra_roots_pem, self.use_env_roots)?,
+            None => super::tls::client_config(
+                &self.extra_roots_pem,
+                self.use_env_roots,
+                self.identity.as_ref(),
+            )?,
         };
         let decide = rules.clone();
         let base = || {

@@ -27,6 +27,7 @@ use crate::error::Error;
 pub(crate) fn client_config(
     extra_pem: &[Vec<u8>],
     use_env: bool,
+    identity: Option<&crate::credentials::Certificate>,
 ) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut extra = Vec::new();
@@ -43,12 +44,28 @@ pub(crate) fn client_config(
         extra.extend(env_roots()?);
     }
     let inner = os_verifier(extra, provider.clone())?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::config(format!("TLS setup failed: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ExplainingVerifier { inner }))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(ExplainingVerifier { inner }));
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(cert) => {
+            let chain = cert
+                .chain_der()
+                .iter()
+                .map(|d| CertificateDer::from(d.clone()))
+                .collect();
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem())
+                .map_err(|_| {
+                    Error::config("the certificate's private key cannot be used for mutual TLS")
+                })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::config(format!("mutual TLS setup failed: {e}")))?
+        }
+    };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
