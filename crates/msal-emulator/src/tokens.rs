@@ -220,13 +220,16 @@ pub(crate) fn user_token_response(
 }
 
 /// Issues an app-only token (client credentials): `roles` from the app's
-/// application permissions, no `scope` member, as Entra answers.
+/// application permissions, no `scope` member, as Entra answers. With a
+/// federated managed identity path the token carries it as its `fmi_path`
+/// claim, and its subject is the path under the app's service principal.
 pub(crate) fn app_token_response(
     state: &EmulatorState,
     client: &App,
     tenant_id: &str,
     set: &ScopeSet,
     azpacr: &'static str,
+    fmi_path: Option<&str>,
 ) -> Result<Value, EntraError> {
     let api_id = match (&set.api, set.default, set.scopes.is_empty()) {
         (Some(api), true, true) if set.oidc.is_empty() => api.clone(),
@@ -264,6 +267,10 @@ pub(crate) fn app_token_response(
         && !roles.is_empty()
     {
         at["roles"] = json!(roles);
+    }
+    if let Some(path) = fmi_path {
+        at["fmi_path"] = json!(path);
+        at["sub"] = json!(format!("{oid}/{path}"));
     }
     out.insert(
         "access_token".into(),
