@@ -303,6 +303,11 @@ pub(crate) struct AppTokenArgs {
     /// AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST.
     #[arg(long, group = "credential")]
     pub(crate) workload_identity: bool,
+    /// Client credentials: a federated managed identity path (FMI); the token is
+    /// for the federated identity under this path of the app, and is cached
+    /// apart from the app's own tokens.
+    #[arg(long, value_name = "PATH", conflicts_with = "managed_identity")]
+    pub(crate) fmi_path: Option<String>,
     /// Print JSON (same as --output json).
     #[arg(long)]
     pub(crate) json: bool,

@@ -127,6 +127,7 @@ impl IdentityArgs {
             resource_id: self.resource_id.clone(),
             object_id: self.object_id.clone(),
             workload_identity: self.workload_identity,
+            fmi_path: None,
             json: false,
         }
     }
