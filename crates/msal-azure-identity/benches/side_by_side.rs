@@ -17,6 +17,8 @@
 //!
 //! Prints a table and one JSON line per figure. Medians of 7 rounds for
 //! in-process hits, of `AZ_RUNS` (default 10) runs for processes.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

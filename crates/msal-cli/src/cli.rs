@@ -314,6 +314,11 @@ pub(crate) struct AppTokenArgs {
     /// only usable by a caller that presents the same certificate.
     #[arg(long, requires = "certificate")]
     pub(crate) mtls_pop: bool,
+    /// Client credentials: a federated managed identity path (FMI); the token is
+    /// for the federated identity under this path of the app, and is cached
+    /// apart from the app's own tokens.
+    #[arg(long, value_name = "PATH", conflicts_with = "managed_identity")]
+    pub(crate) fmi_path: Option<String>,
     /// Print JSON (same as --output json).
     #[arg(long)]
     pub(crate) json: bool,

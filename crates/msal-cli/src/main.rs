@@ -7,7 +7,7 @@
 //! msal token [--scopes ...] [--account USER] [--json]     # exit code 2: sign in again
 //! msal accounts [--json]
 //! msal logout [--account USER | --all]
-//! msal app-token --scopes ... (--client-secret-env VAR | --certificate PEM | --managed-identity | --workload-identity)
+//! msal app-token --scopes ... (--client-secret-env VAR | --certificate PEM | --managed-identity | --workload-identity) [--fmi-path PATH]
 //! msal cache inspect [--json]
 //! msal quickstart [--json]                                 # the whole loop against an embedded emulator
 //! ```

@@ -201,6 +201,49 @@ async fn client_secret_from_a_variable_and_the_cache_file() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn fmi_path_tokens_are_their_own_in_the_cache_file() {
+    let h = support::Harness::start().await;
+    let scope = format!("{}/.default", defaults::WEB_API_URI);
+    let token = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "--scopes",
+            scope.as_str(),
+            "--client-secret-env",
+            "DAEMON_SECRET_VAR",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(h.daemon_app_token(&args))
+    };
+    let fmi = token(&["--fmi-path", "Agents/Cli"]).await.json();
+    assert_eq!(fmi["from_cache"], false);
+    let at = fmi["access_token"].as_str().unwrap().to_owned();
+    let payload = at.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["fmi_path"], "Agents/Cli");
+    // Without the path: another token, from the identity provider.
+    let plain = token(&[]).await.json();
+    assert_eq!(plain["from_cache"], false);
+    assert_ne!(plain["access_token"], at.as_str());
+    // The next processes find each in the file.
+    h.admin().reset_counters();
+    let again = token(&["--fmi-path", "Agents/Cli"]).await.json();
+    assert_eq!(
+        (again["from_cache"].clone(), again["access_token"].clone()),
+        (true.into(), at.clone().into())
+    );
+    assert_eq!(
+        token(&[]).await.json()["access_token"],
+        plain["access_token"]
+    );
+    assert_eq!(h.admin().total_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn certificate_credential() {
     let h = support::Harness::start().await;
     let cert = ClientCertificate::generate("msal-cli test daemon").unwrap();

@@ -220,15 +220,18 @@ pub(crate) fn user_token_response(
 }
 
 /// Issues an app-only token (client credentials): `roles` from the app's
-/// application permissions, no `scope` member, as Entra answers.
+/// application permissions, no `scope` member, as Entra answers. With a
+/// federated managed identity path the token carries it as its `fmi_path`
+/// claim, and its subject is the path under the app's service principal.
 pub(crate) fn app_token_response(
     state: &EmulatorState,
     client: &App,
     tenant_id: &str,
     set: &ScopeSet,
     azpacr: &'static str,
+    fmi_path: Option<&str>,
 ) -> Result<Value, EntraError> {
-    app_token_response_bound(state, client, tenant_id, set, azpacr, None)
+    app_token_response_bound(state, client, tenant_id, set, azpacr, fmi_path, None)
 }
 
 /// [`app_token_response`], bound to a TLS client certificate when
@@ -239,6 +242,7 @@ pub(crate) fn app_token_response_bound(
     tenant_id: &str,
     set: &ScopeSet,
     azpacr: &'static str,
+    fmi_path: Option<&str>,
     x5t_s256: Option<&str>,
 ) -> Result<Value, EntraError> {
     let api_id = match (&set.api, set.default, set.scopes.is_empty()) {
@@ -287,6 +291,10 @@ pub(crate) fn app_token_response_bound(
     }
     if let Some(x5t) = x5t_s256 {
         at["cnf"] = json!({ "x5t#S256": x5t });
+    }
+    if let Some(path) = fmi_path {
+        at["fmi_path"] = json!(path);
+        at["sub"] = json!(format!("{oid}/{path}"));
     }
     out.insert(
         "access_token".into(),

@@ -48,6 +48,46 @@ async fn client_credentials_with_a_secret_issues_an_app_token_with_roles() {
 }
 
 #[tokio::test]
+async fn client_credentials_with_an_fmi_path_reflects_it_in_the_token() {
+    let emu = start().await;
+    let form = |path: &'static str| {
+        [
+            ("grant_type", "client_credentials"),
+            ("client_id", DAEMON_APP_ID),
+            ("client_secret", DAEMON_SECRET),
+            ("scope", "api://msal-emulator-web-api/.default"),
+            ("fmi_path", path),
+        ]
+    };
+    let (s, body) = post_form(&token_url(&emu, TENANT_ID), &form("Agents/Alpha")).await;
+    assert_eq!(s, 200, "{body}");
+    let claims = verify_jwt(
+        &emu,
+        body["access_token"].as_str().unwrap(),
+        WEB_API_APP_ID,
+        TENANT_ID,
+    )
+    .await;
+    assert_eq!(claims["fmi_path"], "Agents/Alpha");
+    assert_eq!(
+        claims["sub"],
+        format!("{}/Agents/Alpha", claims["oid"].as_str().unwrap())
+    );
+    // An empty path is no path.
+    let (s, body) = post_form(&token_url(&emu, TENANT_ID), &form("")).await;
+    assert_eq!(s, 200, "{body}");
+    let claims = verify_jwt(
+        &emu,
+        body["access_token"].as_str().unwrap(),
+        WEB_API_APP_ID,
+        TENANT_ID,
+    )
+    .await;
+    assert!(claims.get("fmi_path").is_none());
+    assert_eq!(claims["sub"], claims["oid"]);
+}
+
+#[tokio::test]
 async fn client_credentials_errors_are_entra_shaped() {
     let emu = start().await;
     let url = token_url(&emu, TENANT_ID);

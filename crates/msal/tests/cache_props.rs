@@ -494,11 +494,18 @@ fn oracle_at(section: &Map<String, Value>, q: &AtQ) -> Option<String> {
         let ct = s(e, "credential_type").unwrap_or("");
         let tt = s(e, "token_type").unwrap_or("Bearer");
         let want = q.token_type.unwrap_or("Bearer");
+        // `ATExt` (MSAL.NET's extended entry) is an access token too.
+        let atext = eqi(ct, "ATExt");
         let type_ok = if eqi(want, "Bearer") {
-            eqi(ct, "AccessToken") && eqi(tt, "Bearer")
+            (eqi(ct, "AccessToken") || atext) && eqi(tt, "Bearer")
         } else {
-            (eqi(ct, "AccessToken") || eqi(ct, "AccessToken_With_AuthScheme")) && eqi(tt, want)
+            (eqi(ct, "AccessToken") || atext || eqi(ct, "AccessToken_With_AuthScheme"))
+                && eqi(tt, want)
         };
+        // Extended without a hash of its own: only a request whose hash ends
+        // its key could match it, and these keys (`k000`) end with none.
+        let ext = s(e, "ext_cache_key").filter(|x| !x.is_empty());
+        let unmatchable = atext && ext.is_none();
         let Some(exp) = int(e, "expires_on") else {
             continue;
         };
@@ -517,7 +524,8 @@ fn oracle_at(section: &Map<String, Value>, q: &AtQ) -> Option<String> {
             && q.scopes
                 .iter()
                 .all(|w| target.split_whitespace().any(|t| eqi(t, w)))
-            && partition(s(e, "ext_cache_key"), q.ext)
+            && !unmatchable
+            && partition(ext, q.ext)
             && partition(
                 s(e, "user_assertion_hash").or(s(e, "userAssertionHash")),
                 q.uah,
@@ -539,6 +547,7 @@ fn lib_at(cache: &TokenCache, q: &AtQ) -> Option<String> {
         token_type: q.token_type,
         key_id: None,
         ext_cache_key: q.ext,
+        ext_cache_key_legacy: None,
         user_assertion_hash: q.uah,
     };
     cache

@@ -3,6 +3,8 @@
 //! verifies, on-behalf-of with a user token the emulator issued (cache,
 //! then refresh with the OBO refresh token), and a web app's auth code
 //! sign-in driven through the emulator's sign-in page.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -4,6 +4,8 @@
 //! server errors, throttling and an unknown OAuth error. Each ends in a typed
 //! error before the test's hang guard, nothing is saved, and the next call
 //! with the fault gone works (the failure was not remembered in the cache).
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 #![cfg(feature = "reqwest")]
 
 mod hostile_support;

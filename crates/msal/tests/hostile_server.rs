@@ -8,6 +8,8 @@
 //! was (no save happened). A token response without `expires_in` is not an
 //! error: the access token gets the cache format's default lifetime (spec
 //! §8: `expires_on` from the response if present, else 600 s).
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 #![cfg(feature = "reqwest")]
 
 mod hostile_support;

@@ -1,6 +1,8 @@
 //! accounts() and remove_account(), and the seed scenario: sign-outs until
 //! no account is left, then acquire_token_silent is UiRequired with no
 //! request made.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 
 mod public_support;
 

@@ -3,6 +3,8 @@
 //! apps sharing a cache, and each injectable fault mapped to a typed error
 //! or a recovery. The interactive sign-in runs in real headless Chromium
 //! (public_emulator_chromium.rs).
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 #![cfg(feature = "reqwest")]
 
 mod public_support;

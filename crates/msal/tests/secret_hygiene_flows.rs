@@ -13,6 +13,8 @@
 //!
 //! The emulator and the scripted "browser" run on threads of their own, so
 //! the capture holds only what the app under test logged.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 #![cfg(feature = "reqwest")]
 
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
 //! acquire_token_silent against FakeHttp + ManualClock (spec §5.1):
 //! cache hit, the 5-minute buffer, proactive refresh with fallback,
 //! force_refresh, claims, invalid_grant, RT rotation, empty cache.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 
 mod public_support;
 

@@ -1,5 +1,7 @@
 //! Concurrent silent calls for the same account and scopes make one
 //! network refresh, and every caller gets its result (or its error).
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 
 mod public_support;
 

@@ -2,6 +2,8 @@
 //! and the `msal` CLI's default client id, users signed in through the same
 //! cache-file code path the CLI uses, assertions signed for the daemon app,
 //! and the `msal` binary.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};

@@ -148,10 +148,13 @@ pub(crate) async fn acquire(
         .http_client(ctx.http_client()?)
         .cache_access(Arc::new(ctx.file_cache()?))
         .build()?;
-    let result = app
+    let mut request = app
         .acquire_token_for_client(scopes)
-        .mtls_proof_of_possession(args.mtls_pop)
-        .await?;
+        .mtls_proof_of_possession(args.mtls_pop);
+    if let Some(path) = args.fmi_path.as_deref() {
+        request = request.fmi_path(path);
+    }
+    let result = request.await?;
     Ok(AppToken::Client(Box::new(result)))
 }
 

@@ -129,6 +129,7 @@ impl IdentityArgs {
             workload_identity: self.workload_identity,
             region: None,
             mtls_pop: false,
+            fmi_path: None,
             json: false,
         }
     }

@@ -274,7 +274,9 @@ pub(crate) fn client_credentials(
     };
     let scope = params.require("scope")?;
     let set = scopes::parse(&ctx.state.0.dir, &app, scope, false)?;
-    tokens::app_token_response(&ctx.state, &app, tenant_id, &set, auth.azpacr())
+    // A federated managed identity path (Entra's FMI): reflected in the token.
+    let fmi_path = params.get("fmi_path").filter(|p| !p.is_empty());
+    tokens::app_token_response(&ctx.state, &app, tenant_id, &set, auth.azpacr(), fmi_path)
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code`.

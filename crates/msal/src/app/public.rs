@@ -218,6 +218,17 @@ impl PublicClientApplication {
 
     /// A sign-in with a username and password (ROPC). Discouraged: it does
     /// not work with MFA, federated or personal accounts.
+    ///
+    /// **Deprecated**, as in every MSAL (2025): Entra's mandatory MFA ends
+    /// it for most tenants. It keeps working where the tenant still allows
+    /// it; use [`acquire_token_interactive`](Self::acquire_token_interactive)
+    /// or [`acquire_token_with_device_code`](Self::acquire_token_with_device_code)
+    /// instead (a confidential client: client credentials or a managed
+    /// identity).
+    #[deprecated(
+        since = "0.1.0",
+        note = "the password grant is deprecated in every MSAL (it fails with MFA): use interactive or device-code sign-in"
+    )]
     pub fn acquire_token_by_username_password<S: AsRef<str>>(
         &self,
         scopes: &[S],

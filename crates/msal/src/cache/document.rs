@@ -134,6 +134,7 @@ fn scan_entry<F: Fields>(
             Kind::Str { .. } => FieldVal::Str(string_text(&v, base)),
             Kind::Num => FieldVal::Num(Text::Span(v.start as u32, v.end as u32)),
             Kind::Null => FieldVal::Null,
+            Kind::Obj => FieldVal::Obj(Text::Span(v.start as u32, v.end as u32)),
             _ => FieldVal::Other,
         };
         match f.set(name, fv, base) {

@@ -19,7 +19,9 @@ pub(crate) enum FieldVal {
     Num(Text),
     /// `null`.
     Null,
-    /// `true`/`false`, an object or an array.
+    /// An object: its text span.
+    Obj(Text),
+    /// `true`/`false` or an array.
     Other,
 }
 
@@ -220,6 +222,9 @@ pub(crate) struct AtFields {
     pub(crate) key_id: Option<Text>,
     pub(crate) key_id_alt: Option<Text>,
     pub(crate) ext_cache_key: Option<Text>,
+    /// The current-form hash of the entry's extra key parts, stored as an
+    /// object (MSAL.NET's `ext`, MSAL Node's `additionalCacheKeyComponents`).
+    pub(crate) ext_parts: Option<Box<str>>,
     pub(crate) uah: Option<Text>,
     pub(crate) uah_alt: Option<Text>,
     pub(crate) expires_on: Option<i64>,
@@ -259,6 +264,13 @@ impl Fields for AtFields {
             "ext_expires_on" => (self.ext_expires_on = v.int(base), 16).1,
             "refresh_on" => (self.refresh_on = v.int(base), 17).1,
             "cached_at" => 18,
+            "ext" | "additionalCacheKeyComponents" => {
+                if let FieldVal::Obj(t) = v {
+                    let hashed = super::ext_key::hash_of_object(t.get(base));
+                    self.ext_parts = hashed.map(String::into_boxed_str).or(self.ext_parts.take());
+                }
+                if name == "ext" { 19 } else { 20 }
+            }
             _ => return None,
         })
     }

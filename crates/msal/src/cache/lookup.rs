@@ -63,6 +63,7 @@ pub(crate) struct QueryMemo {
     token_type: Option<Box<str>>,
     key_id: Option<Box<str>>,
     ext_cache_key: Option<Box<str>>,
+    ext_cache_key_legacy: Option<Box<str>>,
     user_assertion_hash: Option<Box<str>>,
     /// When it was answered (a clock moved back may revive expired tokens).
     at: i64,
@@ -88,6 +89,7 @@ impl QueryMemo {
             token_type: q.token_type.map(Into::into),
             key_id: q.key_id.map(Into::into),
             ext_cache_key: q.ext_cache_key.map(Into::into),
+            ext_cache_key_legacy: q.ext_cache_key_legacy.map(Into::into),
             user_assertion_hash: q.user_assertion_hash.map(Into::into),
             at,
             found,
@@ -104,8 +106,65 @@ impl QueryMemo {
             && self.token_type.as_deref() == q.token_type
             && self.key_id.as_deref() == q.key_id
             && self.ext_cache_key.as_deref() == q.ext_cache_key
+            && self.ext_cache_key_legacy.as_deref() == q.ext_cache_key_legacy
             && self.user_assertion_hash.as_deref() == q.user_assertion_hash
     }
+}
+
+/// Whether an entry's key names the `atext` descriptor in its third slot
+/// (`<hai>-<env>-atext-...`), whatever its fields say.
+fn has_atext_key(slot: &Slot<AtFields>, src: &str, base: &str) -> bool {
+    let hai_len = match slot.f.hai.owner(base) {
+        Some(Some(h)) => h.len(),
+        _ => 0,
+    };
+    let env_len = field(&slot.f.environment, base).map_or(0, str::len);
+    let at = hai_len + 1 + env_len + 1;
+    slot.key
+        .get(src)
+        .get(at..at + 6)
+        .is_some_and(|d| d.eq_ignore_ascii_case("atext-"))
+}
+
+/// Whether `key` ends with `-<hash>` (ASCII case-insensitively).
+fn key_ends_with_hash(key: &str, hash: &str) -> bool {
+    key.len() > hash.len()
+        && key
+            .get(key.len() - hash.len() - 1..)
+            .is_some_and(|t| t.as_bytes()[0] == b'-' && t[1..].eq_ignore_ascii_case(hash))
+}
+
+/// Extended keys (spec `extended-keys.md`): a query with parts matches only
+/// an entry with the same parts, in either hash form (its `ext_cache_key`,
+/// its `ext` parts, else its key's suffix); a query without parts matches
+/// only entries that are not extended at all.
+fn ext_ok(slot: &Slot<AtFields>, src: &str, extended_type: bool, q: &AccessTokenQuery<'_>) -> bool {
+    let base = slot.body.base(src);
+    let f = &slot.f;
+    let stored = non_empty(field(&f.ext_cache_key, base));
+    let (want, legacy) = (
+        non_empty(q.ext_cache_key),
+        non_empty(q.ext_cache_key_legacy),
+    );
+    if want.is_none() && legacy.is_none() {
+        return stored.is_none()
+            && f.ext_parts.is_none()
+            && !extended_type
+            && !has_atext_key(slot, src, base);
+    }
+    let either = |h: &str| want.is_some_and(|w| eq(h, w)) || legacy.is_some_and(|l| eq(h, l));
+    if let Some(h) = stored {
+        return either(h);
+    }
+    if let Some(p) = f.ext_parts.as_deref() {
+        return want.is_some_and(|w| eq(p, w));
+    }
+    if extended_type || has_atext_key(slot, src, base) {
+        let key = slot.key.get(src);
+        return want.is_some_and(|w| key_ends_with_hash(key, w))
+            || legacy.is_some_and(|l| key_ends_with_hash(key, l));
+    }
+    false
 }
 
 /// Whether an access token entry matches `q` (expiry aside).
@@ -120,10 +179,13 @@ pub(crate) fn at_matches(
     let credential_type = field(&f.credential_type, base).unwrap_or("");
     let token_type = field(&f.token_type, base).unwrap_or("Bearer");
     let wanted_type = q.token_type.unwrap_or("Bearer");
+    let extended_type = eq(credential_type, "atext");
     let type_ok = if eq(wanted_type, "Bearer") {
-        eq(credential_type, "AccessToken") && eq(token_type, "Bearer")
+        (eq(credential_type, "AccessToken") || extended_type) && eq(token_type, "Bearer")
     } else {
-        (eq(credential_type, "AccessToken") || eq(credential_type, "AccessToken_With_AuthScheme"))
+        (eq(credential_type, "AccessToken")
+            || extended_type
+            || eq(credential_type, "AccessToken_With_AuthScheme"))
             && eq(token_type, wanted_type)
     };
     type_ok
@@ -140,7 +202,7 @@ pub(crate) fn at_matches(
         && (!check_scopes || scopes::is_subset(q.scopes, field(&f.target, base).unwrap_or("")))
         && q.key_id
             .is_none_or(|k| field(&f.key_id, base).or(field(&f.key_id_alt, base)) == Some(k))
-        && partition_ok(field(&f.ext_cache_key, base), q.ext_cache_key)
+        && ext_ok(slot, src, extended_type, q)
         && partition_ok(
             field(&f.uah, base).or(field(&f.uah_alt, base)),
             q.user_assertion_hash,

@@ -33,6 +33,7 @@
 //! ```
 
 crate::internal_mod!(client_info);
+crate::internal_mod!(ext_key);
 crate::internal_mod!(keys);
 crate::internal_mod!(scopes);
 

@@ -270,8 +270,15 @@ pub struct AccessTokenQuery<'a> {
     pub token_type: Option<&'a str>,
     /// The PoP / SSH key id, if the request binds one.
     pub key_id: Option<&'a str>,
-    /// The extra cache-key hash; `None` also excludes entries that have one.
+    /// The extra cache-key hash in its current form
+    /// ([`ExtCacheKey::hash`](super::ext_key::ExtCacheKey::hash)); `None`
+    /// (with no legacy hash) also excludes every extended entry: one with
+    /// `ext_cache_key`, `ext` parts, credential type `atext` or an `atext` key.
     pub ext_cache_key: Option<&'a str>,
+    /// The same parts hashed as MSAL.NET 4.86 does
+    /// ([`ExtCacheKey::legacy`](super::ext_key::ExtCacheKey::legacy)),
+    /// accepted on read.
+    pub ext_cache_key_legacy: Option<&'a str>,
     /// OBO partition; `None` also excludes entries that have one.
     pub user_assertion_hash: Option<&'a str>,
 }

@@ -272,6 +272,7 @@ impl Engine {
                         &AccessTokenQuery {
                             client_id: &self.client_id,
                             environments: &[s.environment],
+                            ext_cache_key: s.response.ext_cache_key.as_deref(),
                             ..AccessTokenQuery::default()
                         },
                         now,

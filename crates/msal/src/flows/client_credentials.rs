@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use crate::cache::ext_key::{CLIENT_CLAIMS, ExtCacheKey, FMI_PATH};
 use crate::cache::{AccessTokenQuery, TokenCache};
 use crate::engine::{
     AuthenticationResult, CacheIo, Engine, MTLS_POP, Partition, SingleFlight, Store, Target,
@@ -19,7 +20,7 @@ use crate::engine::{
 use crate::error::Result;
 use crate::http::BoxFuture;
 use crate::protocol::token::TokenForm;
-use crate::protocol::{grant, scopes};
+use crate::protocol::{claims, grant, scopes};
 
 /// An app-token request; `.await` it.
 ///
@@ -38,6 +39,8 @@ pub struct ClientCredentialsRequest {
     scopes: Vec<String>,
     force_refresh: bool,
     claims: Option<String>,
+    client_claims: Option<String>,
+    fmi_path: Option<String>,
     tenant: Option<String>,
     mtls_pop: bool,
 }
@@ -49,6 +52,8 @@ impl ClientCredentialsRequest {
             scopes,
             force_refresh: false,
             claims: None,
+            client_claims: None,
+            fmi_path: None,
             tenant: None,
             mtls_pop: false,
         }
@@ -64,6 +69,31 @@ impl ClientCredentialsRequest {
     pub fn claims(mut self, claims: impl Into<String>) -> Self {
         let c = claims.into();
         self.claims = (!c.trim().is_empty()).then_some(c);
+        self
+    }
+
+    /// Claims the app itself asks for (a JSON object, e.g.
+    /// `{"access_token":{"xms_cc":{"values":["cp1"]}}}`), sent merged into
+    /// the `claims` parameter. Unlike a [`claims`](Self::claims) challenge
+    /// they do not skip the cache: they become part of the token's identity
+    /// in it (an extended `atext` entry, as MSAL.NET's `WithClaimsFromClient`
+    /// and MSAL Python's `forwarded_client_claims` store it), so the token
+    /// is found again only by requests that send the same claims.
+    pub fn client_claims(mut self, claims: impl Into<String>) -> Self {
+        let c = claims.into();
+        self.client_claims = (!c.trim().is_empty()).then_some(c);
+        self
+    }
+
+    /// A federated managed identity path (`fmi_path`): asks for a token of
+    /// the federated identity under this path of the app (Entra's FMI). The
+    /// path is sent as the `fmi_path` parameter and becomes part of the
+    /// token's identity in the cache (an extended `atext` entry, keyed as
+    /// MSAL Python 1.39 and Go 1.9 key it), so a request without the path,
+    /// or with another one, never gets this token.
+    pub fn fmi_path(mut self, path: impl Into<String>) -> Self {
+        let p = path.into();
+        self.fmi_path = (!p.is_empty()).then_some(p);
         self
     }
 
@@ -109,6 +139,9 @@ struct Call {
     challenged: bool,
     /// mTLS PoP: the certificate's `x5t#S256`, which the token is bound to.
     mtls_key: Option<String>,
+    fmi_path: Option<String>,
+    /// The extra cache-key parts (FMI path, client claims), hashed.
+    ext: Option<ExtCacheKey>,
 }
 
 impl ClientCredentialsRequest {
@@ -126,10 +159,20 @@ impl ClientCredentialsRequest {
         } else {
             None
         };
+        let mut claims = self.engine.claims_param(self.claims.as_deref())?;
+        if let Some(client) = &self.client_claims {
+            claims = Some(claims::with_client_claims(client, claims.as_deref())?);
+        }
+        let ext = ExtCacheKey::from_parts([
+            (FMI_PATH, self.fmi_path.as_deref().unwrap_or("")),
+            (CLIENT_CLAIMS, self.client_claims.as_deref().unwrap_or("")),
+        ]);
         acquire(Call {
             mtls_key,
-            claims: self.engine.claims_param(self.claims.as_deref())?,
+            claims,
             challenged: self.claims.is_some(),
+            fmi_path: self.fmi_path,
+            ext,
             force_refresh: self.force_refresh,
             engine: self.engine,
             target,
@@ -160,18 +203,19 @@ impl TokenFlow for Call {
         self.force_refresh || self.challenged
     }
 
-    /// Same host, tenant, scopes (any order or case), claims and force flag
-    /// = same flight.
+    /// Same host, tenant, scopes (any order or case), claims, extra key
+    /// parts and force flag = same flight.
     fn flight_key(&self) -> String {
         let mut s: Vec<String> = self.scopes.iter().map(|x| x.to_lowercase()).collect();
         s.sort();
         s.dedup();
         format!(
-            "\0client_credentials\n{}\n{}\n{}\n{}\n{}\n{}",
+            "\0client_credentials\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.target.resolver.authority().host(),
             self.target.realm,
             s.join(" "),
             self.claims.as_deref().unwrap_or(""),
+            self.ext.as_ref().map_or("", ExtCacheKey::hash),
             self.force_refresh,
             self.mtls_key.as_deref().unwrap_or("")
         )
@@ -193,6 +237,8 @@ impl TokenFlow for Call {
             scopes: &scope_refs,
             token_type: self.mtls_key.as_ref().map(|_| MTLS_POP),
             key_id: self.mtls_key.as_deref(),
+            ext_cache_key: self.ext.as_ref().map(ExtCacheKey::hash),
+            ext_cache_key_legacy: self.ext.as_ref().map(ExtCacheKey::legacy),
             ..AccessTokenQuery::default()
         };
         cache
@@ -209,22 +255,29 @@ impl TokenFlow for Call {
         if self.mtls_key.is_some() {
             form.set("token_type", MTLS_POP);
         }
+        form.set_opt("fmi_path", self.fmi_path.as_deref());
         let throttle = e.throttle(
             &metadata,
             &[
                 grant::CLIENT_CREDENTIALS,
                 &scope,
                 self.claims.as_deref().unwrap_or(""),
+                self.fmi_path.as_deref().unwrap_or(""),
                 self.mtls_key.as_deref().unwrap_or(""),
             ],
         );
         tracing::debug!(tenant = %self.target.realm, mtls_pop = self.mtls_key.is_some(), "client credentials: requesting an app token");
-        let response = if self.mtls_key.is_some() {
+        let mut response = if self.mtls_key.is_some() {
             let region = e.region().await;
             e.post_mtls_pop(&metadata, form, throttle, region).await?
         } else {
             e.post_app_token(&metadata, form, throttle).await?
         };
+        // An app token belongs to no account, even when the response carries
+        // a `client_info` (Entra's `client_info=2`): stored without a
+        // `home_account_id`, where app-token lookups find it.
+        response.client_info = None;
+        response.ext_cache_key = self.ext.as_ref().map(|x| x.hash().to_owned());
         e.store(
             Partition::app(&self.target.partition_key),
             Store {

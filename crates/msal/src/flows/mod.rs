@@ -7,7 +7,7 @@
 //! | silent | [`SilentRequest`] | cache, then `refresh_token` |
 //! | interactive | [`InteractiveRequest`] | `authorization_code` + PKCE, loopback redirect |
 //! | device code | [`DeviceCodeRequest`] | RFC 8628 |
-//! | username/password | [`UsernamePasswordRequest`] | `password` |
+//! | username/password (deprecated) | [`UsernamePasswordRequest`] | `password` |
 //! | refresh token | [`RefreshTokenRequest`] | `refresh_token` (migration) |
 //! | client credentials | [`ClientCredentialsRequest`] | cache, then `client_credentials` |
 //! | on-behalf-of | [`OnBehalfOfRequest`] | cache, then `refresh_token` or jwt-bearer OBO |

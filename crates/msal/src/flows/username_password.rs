@@ -14,7 +14,12 @@ use crate::secret::Password;
 /// A username/password sign-in; `.await` it. Works only for cloud-only work
 /// or school accounts without MFA (Microsoft discourages it).
 ///
+/// Deprecated with
+/// [`acquire_token_by_username_password`](crate::PublicClientApplication::acquire_token_by_username_password),
+/// which makes it: the password grant is deprecated in every MSAL.
+///
 /// ```no_run
+/// # #![allow(deprecated)]
 /// # async fn run(app: msal::PublicClientApplication) -> msal::Result<()> {
 /// use msal::secret::Password;
 /// let pw = Password::new(std::env::var("PASSWORD").unwrap_or_default());

@@ -36,6 +36,29 @@ pub fn merge(challenge: Option<&str>, capabilities: &[String]) -> Result<Option<
     }
 }
 
+/// The `claims` parameter for claims the client sends itself (`client`, a
+/// JSON object) with `merged` (a challenge and the capabilities, from
+/// [`merge`]) laid over it member by member.
+///
+/// # Errors
+/// [`Error::Config`] when `client` is not a JSON object.
+pub fn with_client_claims(client: &str, merged: Option<&str>) -> Result<String> {
+    let Ok(Value::Object(mut root)) = serde_json::from_str::<Value>(client.trim()) else {
+        return Err(Error::config("the client claims are not a JSON object"));
+    };
+    if let Some(Ok(Value::Object(over))) = merged.map(serde_json::from_str::<Value>) {
+        for (name, value) in over {
+            match (root.get_mut(&name), value) {
+                (Some(Value::Object(mine)), Value::Object(theirs)) => mine.extend(theirs),
+                (_, value) => {
+                    root.insert(name, value);
+                }
+            }
+        }
+    }
+    Ok(Value::Object(root).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +89,23 @@ mod tests {
     fn a_challenge_that_is_not_an_object_is_rejected() {
         assert!(matches!(merge(Some("[1]"), &[]), Err(Error::Config(_))));
         assert!(matches!(merge(Some("{"), &[]), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn client_claims_with_capabilities_and_a_challenge() {
+        let client = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
+        assert_eq!(with_client_claims(client, None).unwrap(), client);
+        let merged = merge(Some(r#"{"id_token":{"acr":null}}"#), &["cp2".to_owned()])
+            .unwrap()
+            .unwrap();
+        let v: Value =
+            serde_json::from_str(&with_client_claims(client, Some(&merged)).unwrap()).unwrap();
+        assert_eq!(v["access_token"]["xms_cc"]["values"][0], "cp2");
+        assert!(v["id_token"]["acr"].is_null());
+        assert!(v["id_token"].as_object().unwrap().contains_key("acr"));
+        assert!(matches!(
+            with_client_claims("[]", None),
+            Err(Error::Config(_))
+        ));
     }
 }

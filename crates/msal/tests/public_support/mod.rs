@@ -1,5 +1,7 @@
 //! Helpers shared by the public-client and silent tests: fake ID tokens,
 //! token responses, metadata documents and unique tenants.
+// The password grant is deprecated; this still exercises it.
+#![allow(deprecated)]
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod chromium;
