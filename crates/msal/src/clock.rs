@@ -106,6 +106,10 @@ mod tests {
         c.set(UNIX_EPOCH + Duration::from_secs(42));
         assert_eq!(c.unix_now(), 42);
         c.set(UNIX_EPOCH - Duration::from_secs(1));
-        assert_eq!(c.unix_now(), 0, "before 1970 reads as 0, as the default method does");
+        assert_eq!(
+            c.unix_now(),
+            0,
+            "before 1970 reads as 0, as the default method does"
+        );
     }
 }

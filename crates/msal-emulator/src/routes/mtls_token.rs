@@ -110,5 +110,13 @@ fn handle(
     let set = scopes::parse(&ctx.state.0.dir, &app, params.require("scope")?, false)?;
     ctx.state.store().mtls_token_requests += 1;
     let fmi_path = params.get("fmi_path").filter(|p| !p.is_empty());
-    tokens::app_token_response_bound(&ctx.state, &app, &tenant_id, &set, "2", fmi_path, Some(&x5t))
+    tokens::app_token_response_bound(
+        &ctx.state,
+        &app,
+        &tenant_id,
+        &set,
+        "2",
+        fmi_path,
+        Some(&x5t),
+    )
 }
