@@ -133,8 +133,6 @@ impl ReqwestHttpClientBuilder {
         self
     }
 
-    /// Uses `config` instead of the trust rules of [`super::tls`]: for an
-    /// endpoint whose certificate is pinned (Service Fabric's managed identity).
     /// Presents `certificate` (and its chain) as the client certificate in
     /// TLS handshakes: mutual TLS, as mTLS proof-of-possession token
     /// requests need. Default: no client certificate.
@@ -143,6 +141,8 @@ impl ReqwestHttpClientBuilder {
         self
     }
 
+    /// Uses `config` instead of the trust rules of [`super::tls`]: for an
+    /// endpoint whose certificate is pinned (Service Fabric's managed identity).
     pub(crate) fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls_override = Some(config);
         self
