@@ -332,7 +332,7 @@ impl ManagedIdentityApplication {
             retry::send(&inner.http, &inner.clock, policy, &make).await?
         };
         if !response.status().is_success() {
-            return Err(error_from_response(source, &response));
+            return Err(error_from_response(source, &response, inner.clock.now()));
         }
         let now = inner.clock.unix_now();
         let parsed = parse_token_response(response.body(), now)?;
@@ -367,7 +367,11 @@ impl ManagedIdentityApplication {
             retry::send(&inner.http, &inner.clock, RetryPolicy::Default, &make).await?
         };
         if first.status() != 401 && !first.status().is_success() {
-            return Err(error_from_response(Source::AzureArc, &first));
+            return Err(error_from_response(
+                Source::AzureArc,
+                &first,
+                inner.clock.now(),
+            ));
         }
         let path = arc::challenge_path(&first)?;
         let key = arc::read_key(&path, inner.key_directory.as_deref())?;

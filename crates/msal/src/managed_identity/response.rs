@@ -196,7 +196,11 @@ fn seconds(map: &Map<String, Value>, field: &str) -> Result<Option<i64>, Error> 
 /// OAuth shape (IMDS, Arc: `error`, `error_description`), App Service's
 /// (`statusCode`, `message`) and Service Fabric's (`error: {code, message}`);
 /// any other body is carried as text (trimmed and capped).
-pub(crate) fn error_from_response(source: Source, response: &HttpResponse) -> Error {
+pub(crate) fn error_from_response(
+    source: Source,
+    response: &HttpResponse,
+    now: std::time::SystemTime,
+) -> Error {
     let status = response.status().as_u16();
     let (code, message) = describe(response.body());
     let mut e =
@@ -212,8 +216,8 @@ pub(crate) fn error_from_response(source: Source, response: &HttpResponse) -> Er
         .or_else(|| response.headers().get("x-ms-client-request-id"))
         .and_then(|v| v.to_str().ok())
         .map(|s| shown_text(s, 100));
-    e.retry_after =
-        crate::transport::throttle::retry_after(response.headers(), std::time::SystemTime::now());
+    // An HTTP-date is read against msal's clock, as every other time is.
+    e.retry_after = crate::transport::throttle::retry_after(response.headers(), now);
     Error::Service(Box::new(e))
 }
 
@@ -462,6 +466,23 @@ mod tests {
             .expect("valid")
     }
 
+    fn err(source: Source, response: &HttpResponse) -> Error {
+        error_from_response(source, response, std::time::SystemTime::now())
+    }
+
+    #[test]
+    fn a_retry_after_date_is_read_against_msal_s_clock() {
+        let mut r = response(429, r#"{"error":"too_many_requests"}"#);
+        r.headers_mut().insert(
+            "retry-after",
+            http::HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        // A clock standing 30 s before that date (784111777 s after 1970).
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777 - 30);
+        let e = service(error_from_response(Source::AppService, &r, now));
+        assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(30)));
+    }
+
     fn service(e: Error) -> ServiceError {
         match e {
             Error::Service(s) => *s,
@@ -471,7 +492,7 @@ mod tests {
 
     #[test]
     fn error_shapes_of_each_source() {
-        let e = service(error_from_response(
+        let e = service(err(
             Source::Imds,
             &response(
                 400,
@@ -487,7 +508,7 @@ mod tests {
             Some("IMDS answered HTTP 400: AADSTS500011: not found")
         );
 
-        let e = service(error_from_response(
+        let e = service(err(
             Source::AppService,
             &response(
                 500,
@@ -502,7 +523,7 @@ mod tests {
             "{e:?}"
         );
 
-        let e = service(error_from_response(
+        let e = service(err(
             Source::ServiceFabric,
             &response(
                 401,
@@ -517,7 +538,7 @@ mod tests {
             "{e:?}"
         );
 
-        let e = service(error_from_response(
+        let e = service(err(
             Source::CloudShell,
             &response(503, "<html>\n busy </html>"),
         ));
@@ -526,7 +547,7 @@ mod tests {
             Some("Cloud Shell answered HTTP 503: <html>  busy </html>")
         );
         let long = "x".repeat(5000);
-        let e = service(error_from_response(Source::Imds, &response(500, &long)));
+        let e = service(err(Source::Imds, &response(500, &long)));
         assert!(e.description.as_deref().is_some_and(|d| d.len() < 1100));
     }
 }
