@@ -192,7 +192,7 @@ fn record<'a>(
 pub fn token_response(data: &[u8]) {
     let (selector, body) = split(data);
     let r = response(STATUSES[usize::from(selector % 16)], body);
-    match token::parse_response(&r) {
+    match token::parse_response(&r, std::time::SystemTime::now()) {
         Ok(t) => {
             assert!(
                 t.access_token.is_some() || t.id_token.is_some() || t.refresh_token.is_some(),
@@ -224,7 +224,7 @@ pub fn token_response(data: &[u8]) {
         Err(e) => assert!(is_reply_error(&e), "untyped error: {e:?}"),
     }
     // The error mapper alone, on any status.
-    let e = msal::protocol::errors::from_response(&r, "fuzz");
+    let e = msal::protocol::errors::from_response(&r, "fuzz", std::time::SystemTime::now());
     let _ = (
         e.to_string(),
         format!("{e:?}"),
@@ -357,7 +357,7 @@ pub fn authority(data: &[u8]) {
 pub fn device_code(data: &[u8]) {
     let (selector, body) = split(data);
     let r = response(STATUSES[usize::from(selector % 16)], body);
-    match device_code::parse(&r) {
+    match device_code::parse(&r, std::time::SystemTime::now()) {
         Ok(d) => {
             assert!(r.status().is_success());
             assert!(!d.info.user_code.is_empty());

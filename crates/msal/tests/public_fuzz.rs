@@ -75,14 +75,14 @@ proptest! {
     #[test]
     fn token_and_device_responses_never_panic(status in prop::sample::select(vec![200u16, 400, 401, 429, 500, 503]), body in body()) {
         let r = response(status, body);
-        match token::parse_response(&r) {
+        match token::parse_response(&r, std::time::SystemTime::now()) {
             Ok(t) => prop_assert!(t.access_token.is_some() || t.id_token.is_some() || t.refresh_token.is_some()),
             Err(e) => {
                 let typed = matches!(e, Error::Protocol(_) | Error::Service(_) | Error::UiRequired { .. });
                 prop_assert!(typed, "{:?}", e);
             }
         }
-        let _ = device_code::parse(&r);
+        let _ = device_code::parse(&r, std::time::SystemTime::now());
     }
 
     #[test]

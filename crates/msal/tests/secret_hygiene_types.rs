@@ -179,6 +179,7 @@ fn values_holding_secrets_redact_them_in_debug() {
                     .to_vec(),
             )
             .unwrap(),
+        std::time::SystemTime::now(),
     )
     .unwrap();
     shown.push(("DeviceAuthorization", format!("{device:?}")));

@@ -183,7 +183,7 @@ impl Engine {
             .transport
             .post_form(endpoint, &form.pairs(), headers, throttle)
             .await?;
-        token::parse_response(&response)
+        token::parse_response(&response, self.clock.now())
     }
 
     /// The throttle key of a token request made of `parts` (hashed).

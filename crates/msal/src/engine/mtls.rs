@@ -87,7 +87,7 @@ impl Engine {
         let response = transport
             .post_form(&endpoint, &form.pairs(), &[], throttle)
             .await?;
-        let mut parsed = token::parse_response(&response)?;
+        let mut parsed = token::parse_response(&response, self.clock.now())?;
         let got = parsed.token_type.as_deref().unwrap_or("Bearer");
         if !got.eq_ignore_ascii_case(MTLS_POP) {
             return Err(Error::protocol(format!(

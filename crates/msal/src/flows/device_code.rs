@@ -94,7 +94,7 @@ impl DeviceCodeRequest {
             .transport
             .post_form(&endpoint, &form.pairs(), &[], Throttle::None)
             .await?;
-        let auth = device_code::parse(&response)?;
+        let auth = device_code::parse(&response, engine.clock.now())?;
         (self.show)(&auth.info);
 
         let started = engine.clock.now();
@@ -148,7 +148,7 @@ impl DeviceCodeRequest {
             }
             failures = 0;
             // Some providers send OAuth errors (even authorization_pending) with a 200.
-            if let Some(e) = service_error(&response) {
+            if let Some(e) = service_error(&response, engine.clock.now()) {
                 match e.error.as_str() {
                     "authorization_pending" => continue,
                     "slow_down" => {
@@ -168,7 +168,7 @@ impl DeviceCodeRequest {
                     _ => return Err(errors::from_service(e)),
                 }
             }
-            let parsed = token::parse_response(&response)?;
+            let parsed = token::parse_response(&response, engine.clock.now())?;
             let g = UserGrant {
                 decorated: &decorated,
                 account_source: grant::DEVICE_CODE,

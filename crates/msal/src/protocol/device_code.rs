@@ -62,11 +62,12 @@ fn seconds(v: Option<&serde_json::Value>) -> Option<u64> {
 /// # Errors
 /// The mapped OAuth error for a non-success status; [`Error::Protocol`] when
 /// a required field is missing.
-pub fn parse(response: &HttpResponse) -> Result<DeviceAuthorization> {
+pub fn parse(response: &HttpResponse, now: std::time::SystemTime) -> Result<DeviceAuthorization> {
     if !response.status().is_success() {
         return Err(errors::from_response(
             response,
             "device authorization endpoint",
+            now,
         ));
     }
     let raw: Raw = serde_json::from_slice(response.body()).map_err(|_| {
@@ -110,6 +111,10 @@ pub fn parse(response: &HttpResponse) -> Result<DeviceAuthorization> {
 mod tests {
     use super::*;
 
+    fn parse_now(r: &HttpResponse) -> Result<DeviceAuthorization> {
+        parse(r, std::time::SystemTime::now())
+    }
+
     fn ok(body: &str) -> HttpResponse {
         http::Response::builder()
             .status(200)
@@ -119,12 +124,12 @@ mod tests {
 
     #[test]
     fn parses_entra_and_rfc_shapes() {
-        let d = parse(&ok(r#"{"device_code":"DC","user_code":"ABC","verification_uri":"https://microsoft.com/devicelogin","expires_in":"900","interval":"5","message":"go"}"#)).unwrap();
+        let d = parse_now(&ok(r#"{"device_code":"DC","user_code":"ABC","verification_uri":"https://microsoft.com/devicelogin","expires_in":"900","interval":"5","message":"go"}"#)).unwrap();
         assert_eq!(d.info.user_code, "ABC");
         assert_eq!(d.info.expires_in, Duration::from_secs(900));
         assert_eq!(d.device_code.expose_secret(), "DC");
         assert!(!format!("{d:?}").contains("\"DC\""));
-        let d = parse(&ok(r#"{"device_code":"DC","user_code":"X","verification_url":"https://v","expires_in":60}"#)).unwrap();
+        let d = parse_now(&ok(r#"{"device_code":"DC","user_code":"X","verification_url":"https://v","expires_in":60}"#)).unwrap();
         assert_eq!(d.info.interval, DEFAULT_INTERVAL);
         assert!(d.info.message.contains("https://v") && d.info.message.contains('X'));
     }
@@ -132,13 +137,13 @@ mod tests {
     #[test]
     fn missing_fields_and_errors() {
         assert!(matches!(
-            parse(&ok(r#"{"user_code":"X"}"#)),
+            parse_now(&ok(r#"{"user_code":"X"}"#)),
             Err(Error::Protocol(_))
         ));
         let r = http::Response::builder()
             .status(400)
             .body(br#"{"error":"invalid_client"}"#.to_vec())
             .unwrap();
-        assert!(matches!(parse(&r), Err(Error::Service(_))));
+        assert!(matches!(parse_now(&r), Err(Error::Service(_))));
     }
 }

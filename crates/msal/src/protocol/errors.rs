@@ -33,8 +33,8 @@ pub fn from_service(e: ServiceError) -> Error {
 }
 
 /// The error for a non-success `response` from a token-style endpoint.
-pub fn from_response(response: &HttpResponse, what: &str) -> Error {
-    match service_error(response) {
+pub fn from_response(response: &HttpResponse, what: &str, now: std::time::SystemTime) -> Error {
+    match service_error(response, now) {
         Some(e) => from_service(e),
         None => {
             let echoed = response
@@ -55,6 +55,27 @@ pub fn from_response(response: &HttpResponse, what: &str) -> Error {
 mod tests {
     use super::*;
 
+    fn from_response_now(r: &HttpResponse, what: &str) -> Error {
+        from_response(r, what, std::time::SystemTime::now())
+    }
+
+    #[test]
+    fn a_retry_after_date_is_read_against_msal_s_clock() {
+        let mut r = resp(429, r#"{"error":"temporarily_unavailable"}"#);
+        r.headers_mut().insert(
+            "retry-after",
+            http::HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        // msal's clock stands 30 s before that date (784111777 s after 1970).
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777 - 30);
+        match from_response(&r, "token endpoint", now) {
+            Error::Service(e) => {
+                assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(30)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn resp(status: u16, body: &str) -> HttpResponse {
         http::Response::builder()
             .status(status)
@@ -65,7 +86,7 @@ mod tests {
 
     #[test]
     fn ui_required_codes_carry_suberror_and_claims() {
-        let e = from_response(
+        let e = from_response_now(
             &resp(
                 400,
                 r#"{"error":"invalid_grant","suberror":"basic_action","claims":"{\"a\":1}"}"#,
@@ -85,7 +106,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         for code in ["interaction_required", "consent_required", "login_required"] {
-            let e = from_response(
+            let e = from_response_now(
                 &resp(400, &format!(r#"{{"error":"{code}"}}"#)),
                 "token endpoint",
             );
@@ -104,7 +125,7 @@ mod tests {
 
     #[test]
     fn other_codes_are_service_errors_and_junk_is_a_protocol_error() {
-        let e = from_response(
+        let e = from_response_now(
             &resp(
                 401,
                 r#"{"error":"invalid_client","error_description":"AADSTS7000215"}"#,
@@ -112,7 +133,7 @@ mod tests {
             "token endpoint",
         );
         assert!(matches!(&e, Error::Service(s) if s.error == "invalid_client"), "{e:?}");
-        let e = from_response(&resp(502, "<html>"), "token endpoint");
+        let e = from_response_now(&resp(502, "<html>"), "token endpoint");
         assert!(
             matches!(&e, Error::Protocol(p) if p.message.contains("502") && p.message.contains("cid-1")),
             "{e:?}"

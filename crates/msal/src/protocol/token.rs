@@ -93,9 +93,9 @@ impl TokenForm {
 /// [`Error::UiRequired`] / [`Error::Service`] for an OAuth error,
 /// [`Error::Protocol`] for a body that is not a token response. No error
 /// carries the body.
-pub fn parse_response(response: &HttpResponse) -> Result<TokenResponse> {
+pub fn parse_response(response: &HttpResponse, now: std::time::SystemTime) -> Result<TokenResponse> {
     if !response.status().is_success() {
-        return Err(errors::from_response(response, "token endpoint"));
+        return Err(errors::from_response(response, "token endpoint", now));
     }
     let map = match serde_json::from_slice::<Value>(response.body()) {
         Ok(Value::Object(m)) => m,
@@ -111,6 +111,7 @@ pub fn parse_response(response: &HttpResponse) -> Result<TokenResponse> {
         return Err(errors::from_response(
             &with_status(response, 400),
             "token endpoint",
+            now,
         ));
     }
     parse_map(&map)
@@ -218,6 +219,10 @@ fn number(map: &Map<String, Value>, field: &str) -> Result<Option<i64>> {
 mod tests {
     use super::*;
 
+    fn parse_response_now(r: &HttpResponse) -> Result<TokenResponse> {
+        parse_response(r, std::time::SystemTime::now())
+    }
+
     fn ok(body: &str) -> HttpResponse {
         http::Response::builder()
             .status(200)
@@ -227,7 +232,7 @@ mod tests {
 
     #[test]
     fn numbers_as_numbers_or_strings_and_foci_either_way() {
-        let r = parse_response(&ok(
+        let r = parse_response_now(&ok(
             r#"{"access_token":"at-1","token_type":"Bearer","expires_in":"3599","ext_expires_in":3599,"refresh_in":1800,"refresh_token":"rt","foci":1,"scope":"a b","client_info":"ci","id_token":"x.y.z"}"#,
         ))
         .unwrap();
@@ -238,7 +243,7 @@ mod tests {
         );
         assert_eq!(r.foci.as_deref(), Some("1"));
         assert_eq!(r.scope.as_deref(), Some("a b"));
-        let r = parse_response(&ok(
+        let r = parse_response_now(&ok(
             r#"{"access_token":"a","expires_on":"1700000000","foci":""}"#,
         ))
         .unwrap();
@@ -254,7 +259,7 @@ mod tests {
             "[]",
             "SECRET-AT",
         ] {
-            let e = parse_response(&ok(body)).unwrap_err();
+            let e = parse_response_now(&ok(body)).unwrap_err();
             assert!(matches!(e, Error::Protocol(_)), "{body}: {e:?}");
             assert!(!e.to_string().contains("SECRET-AT"));
         }
@@ -262,7 +267,7 @@ mod tests {
 
     #[test]
     fn an_error_body_with_200_is_still_an_error() {
-        let e = parse_response(&ok(r#"{"error":"invalid_grant"}"#)).unwrap_err();
+        let e = parse_response_now(&ok(r#"{"error":"invalid_grant"}"#)).unwrap_err();
         assert!(e.is_ui_required());
     }
 

@@ -185,7 +185,7 @@ impl Transport {
             })?;
         let response = self.send(request, Throttle::None).await?;
         if !response.status().is_success() {
-            return Err(error_for_status(url, &response));
+            return Err(error_for_status(url, &response, self.inner.clock.now()));
         }
         serde_json::from_slice(response.body()).map_err(|e| {
             Error::protocol(format!(
@@ -299,9 +299,9 @@ pub(crate) fn url_for_humans(url: &Url) -> String {
     shown
 }
 
-fn error_for_status(url: &Url, response: &HttpResponse) -> Error {
+fn error_for_status(url: &Url, response: &HttpResponse, now: SystemTime) -> Error {
     let status = response.status();
-    if let Some(e) = service_error(response) {
+    if let Some(e) = service_error(response, now) {
         return Error::Service(Box::new(e));
     }
     let echoed = response

@@ -26,7 +26,7 @@ struct Body {
 /// `client-request-id` header; `retry_after` from the `Retry-After` header.
 /// Returns `None` for a body that is not an OAuth error, so the caller can
 /// report the status instead.
-pub fn service_error(response: &HttpResponse) -> Option<ServiceError> {
+pub fn service_error(response: &HttpResponse, now: std::time::SystemTime) -> Option<ServiceError> {
     let body: Body = serde_json::from_slice(response.body()).ok()?;
     let code = body.error?;
     let echoed = response
@@ -42,7 +42,8 @@ pub fn service_error(response: &HttpResponse) -> Option<ServiceError> {
     e.correlation_id = body.correlation_id.or(echoed);
     e.trace_id = body.trace_id;
     e.claims = body.claims;
-    e.retry_after = retry_after(response.headers(), std::time::SystemTime::now());
+    // An HTTP-date is read against msal's clock, as every other time is.
+    e.retry_after = retry_after(response.headers(), now);
     Some(e)
 }
 
@@ -58,7 +59,7 @@ mod tests {
             .header("retry-after", "3")
             .body(br#"{"error":"invalid_grant","error_description":"AADSTS70008: expired","suberror":"bad_token","error_codes":[70008],"claims":"{}"}"#.to_vec())
             .expect("valid");
-        let e = service_error(&r).expect("an OAuth error");
+        let e = service_error(&r, std::time::SystemTime::now()).expect("an OAuth error");
         assert_eq!(e.error, "invalid_grant");
         assert_eq!(e.status, Some(400));
         assert_eq!(e.suberror.as_deref(), Some("bad_token"));
@@ -74,6 +75,6 @@ mod tests {
             .status(502)
             .body(b"<html>bad gateway</html>".to_vec())
             .expect("valid");
-        assert!(service_error(&r).is_none());
+        assert!(service_error(&r, std::time::SystemTime::now()).is_none());
     }
 }
